@@ -1,0 +1,26 @@
+// SP 800-56C Rev.1 §4.1 one-step key derivation with H = SHA-512 (OpenSSL SSKDF).
+//
+//   DKM = leftmost L bits of H(counter_1 || Z || FixedInfo) || H(counter_2 || Z || FixedInfo) || ...
+//
+// with a 32-bit big-endian counter starting at 1. Hash-based: no salt.
+//
+// Thread-safety: pure function.
+#pragma once
+
+#include <cstddef>
+
+#include "rped/bytes.h"
+#include "rped/result.h"
+#include "rped/secret.h"
+
+namespace rped::crypto {
+
+// Largest DKM this API derives; far above any use (the channel needs 256 bytes)
+// and below SP 800-56C's reps <= 2^32 - 1 bound.
+inline constexpr std::size_t kMaxKdfOutputBytes = 64 * 1024;
+
+// `z` is the shared secret (revealed from its container by the caller).
+// Z must be non-empty; 1 <= out_bytes <= kMaxKdfOutputBytes.
+Result<SecretBytes> one_step_kdf_sha512(ByteView z, ByteView fixed_info, std::size_t out_bytes);
+
+}  // namespace rped::crypto

@@ -1,0 +1,67 @@
+// X.509 certificates and path validation against a configured trust anchor
+// (OpenSSL X509_STORE). A failure names the depth, the subject and OpenSSL's
+// reason (expired, unknown issuer, bad signature ...).
+//
+// Thread-safety: Certificate is an immutable, reference-counted value;
+// TrustStore::verify may be called concurrently.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "rped/bytes.h"
+#include "rped/crypto/ec.h"
+#include "rped/result.h"
+
+using X509 = struct x509_st;
+using X509_STORE = struct x509_store_st;
+
+namespace rped::crypto {
+
+class Certificate final {
+ public:
+  static Result<Certificate> from_der(ByteView der);
+  // Every CERTIFICATE block in the PEM text, in order; at least one.
+  static Result<std::vector<Certificate>> from_pem(std::string_view pem);
+
+  Bytes der() const;
+  std::string pem() const;
+  std::string subject() const;      // one-line RFC 2253 form
+  std::string issuer() const;
+  std::string common_name() const;  // empty when absent
+  std::string serial_hex() const;
+  Bytes sha256_fingerprint() const;
+  // The subject public key, which must be a valid EC key on a supported curve.
+  Result<EcPublicKey> ec_public_key() const;
+
+  X509* native() const noexcept { return cert_.get(); }
+  explicit Certificate(std::shared_ptr<X509> cert) : cert_(std::move(cert)) {}
+
+ private:
+  std::shared_ptr<X509> cert_;
+};
+
+class TrustStore final {
+ public:
+  // The anchors must be self-signed CA certificates.
+  static Result<TrustStore> from_anchors(std::span<const Certificate> anchors);
+
+  // Validates leaf -> intermediates -> an anchor (RFC 5280 path validation by
+  // OpenSSL, with X509_V_FLAG_X509_STRICT). `at_unix_time` fixes the
+  // validation time (tests of expiry); by default the current time is used.
+  Result<void> verify(const Certificate& leaf, std::span<const Certificate> intermediates,
+                      std::optional<std::int64_t> at_unix_time = std::nullopt) const;
+
+  X509_STORE* native() const noexcept { return store_.get(); }
+
+ private:
+  explicit TrustStore(std::shared_ptr<X509_STORE> store) : store_(std::move(store)) {}
+  std::shared_ptr<X509_STORE> store_;
+};
+
+}  // namespace rped::crypto

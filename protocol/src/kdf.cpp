@@ -1,0 +1,43 @@
+#include "rped/crypto/kdf.h"
+
+#include <openssl/core_names.h>
+#include <openssl/kdf.h>
+
+#include "ossl.h"
+
+namespace rped::crypto {
+
+Result<SecretBytes> one_step_kdf_sha512(ByteView z, ByteView fixed_info, std::size_t out_bytes) {
+  if (z.empty()) {
+    return make_error(Errc::invalid_argument, "one-step KDF: the shared secret Z is empty");
+  }
+  if (out_bytes == 0 || out_bytes > kMaxKdfOutputBytes) {
+    return make_error(Errc::invalid_argument, "one-step KDF: output length " + std::to_string(out_bytes) +
+                                                  " is outside [1, " + std::to_string(kMaxKdfOutputBytes) + "]");
+  }
+  static EVP_KDF* const kdf = EVP_KDF_fetch(nullptr, OSSL_KDF_NAME_SSKDF, nullptr);
+  if (kdf == nullptr) {
+    return ossl::error(Errc::internal, "SSKDF unavailable");
+  }
+  ossl::KdfCtx ctx(EVP_KDF_CTX_new(kdf));
+  if (!ctx) {
+    return ossl::error(Errc::internal, "SSKDF context allocation failed");
+  }
+  // SP 800-56C r1 §4.1 option 1: H = SHA-512, no salt. OpenSSL's SSKDF takes Z
+  // as the "key" and FixedInfo as "info", and prefixes the 32-bit counter.
+  static const char kDigest[] = "SHA512";
+  const OSSL_PARAM params[] = {
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(kDigest), 0),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(z.data()), z.size()),
+      OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<std::uint8_t*>(fixed_info.data()),
+                                        fixed_info.size()),
+      OSSL_PARAM_construct_end(),
+  };
+  SecretBytes dkm(out_bytes);
+  if (EVP_KDF_derive(ctx.get(), dkm.reveal_mutable().data(), out_bytes, params) != 1) {
+    return ossl::error(Errc::kdf_failed, "one-step KDF derivation failed");
+  }
+  return dkm;
+}
+
+}  // namespace rped::crypto
