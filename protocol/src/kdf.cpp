@@ -7,7 +7,27 @@
 
 namespace rped::crypto {
 
-Result<SecretBytes> one_step_kdf_sha512(ByteView z, ByteView fixed_info, std::size_t out_bytes) {
+std::size_t digest_bytes(Hash hash) noexcept {
+  switch (hash) {
+    case Hash::sha1: return 20;
+    case Hash::sha224: return 28;
+    case Hash::sha256: return 32;
+    case Hash::sha512: return 64;
+    default: return 0;
+  }
+}
+
+const char* hash_name(Hash hash) noexcept {
+  switch (hash) {
+    case Hash::sha1: return "SHA1";
+    case Hash::sha224: return "SHA224";
+    case Hash::sha256: return "SHA256";
+    case Hash::sha512: return "SHA512";
+    default: return "";
+  }
+}
+
+Result<SecretBytes> one_step_kdf(Hash hash, ByteView z, ByteView fixed_info, std::size_t out_bytes) {
   if (z.empty()) {
     return make_error(Errc::invalid_argument, "one-step KDF: the shared secret Z is empty");
   }
@@ -23,11 +43,10 @@ Result<SecretBytes> one_step_kdf_sha512(ByteView z, ByteView fixed_info, std::si
   if (!ctx) {
     return ossl::error(Errc::internal, "SSKDF context allocation failed");
   }
-  // SP 800-56C r1 §4.1 option 1: H = SHA-512, no salt. OpenSSL's SSKDF takes Z
-  // as the "key" and FixedInfo as "info", and prefixes the 32-bit counter.
-  static const char kDigest[] = "SHA512";
+  // SP 800-56C r1 §4.1 option 1: H is a hash function, no salt. OpenSSL's SSKDF
+  // takes Z as the "key" and FixedInfo as "info", and prefixes the 32-bit counter.
   const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(kDigest), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_KDF_PARAM_DIGEST, const_cast<char*>(hash_name(hash)), 0),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_KEY, const_cast<std::uint8_t*>(z.data()), z.size()),
       OSSL_PARAM_construct_octet_string(OSSL_KDF_PARAM_INFO, const_cast<std::uint8_t*>(fixed_info.data()),
                                         fixed_info.size()),

@@ -40,10 +40,20 @@ constexpr std::size_t kMaxSlice = INT_MAX / 2;
 // ---------------------------------------------------------------------------
 // AES-256-CTR
 
-Result<void> aes256_ctr_xor(ByteView key, ByteView counter_block, ByteView in, std::span<std::uint8_t> out) {
+void EvpCipherCtxDeleter::operator()(EVP_CIPHER_CTX* ctx) const noexcept { EVP_CIPHER_CTX_free(ctx); }
+
+Result<Aes256Ctr> Aes256Ctr::create(ByteView key) {
   if (key.size() != kAes256KeyBytes) {
     return make_error(Errc::invalid_length, "AES-256-CTR key has " + std::to_string(key.size()) + " bytes; 32 required");
   }
+  std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxDeleter> ctx(EVP_CIPHER_CTX_new());
+  if (!ctx || aes256_ctr() == nullptr || EVP_EncryptInit_ex2(ctx.get(), aes256_ctr(), key.data(), nullptr, nullptr) != 1) {
+    return ossl::error(Errc::cipher_failed, "AES-256-CTR initialisation failed");
+  }
+  return Aes256Ctr(std::move(ctx));
+}
+
+Result<void> Aes256Ctr::apply(ByteView counter_block, ByteView in, std::span<std::uint8_t> out) {
   if (counter_block.size() != kAesBlockBytes) {
     return make_error(Errc::invalid_length,
                       "AES-CTR counter block has " + std::to_string(counter_block.size()) + " bytes; 16 required");
@@ -51,17 +61,16 @@ Result<void> aes256_ctr_xor(ByteView key, ByteView counter_block, ByteView in, s
   if (out.size() != in.size()) {
     return make_error(Errc::invalid_length, "AES-CTR output buffer length differs from the input length");
   }
-  ossl::CipherCtx ctx(EVP_CIPHER_CTX_new());
-  if (!ctx || aes256_ctr() == nullptr ||
-      EVP_EncryptInit_ex2(ctx.get(), aes256_ctr(), key.data(), counter_block.data(), nullptr) != 1) {
-    return ossl::error(Errc::cipher_failed, "AES-256-CTR initialisation failed");
+  // A new IV with no key keeps the key schedule and resets the keystream position.
+  if (EVP_EncryptInit_ex2(ctx_.get(), nullptr, nullptr, counter_block.data(), nullptr) != 1) {
+    return ossl::error(Errc::cipher_failed, "AES-256-CTR counter reset failed");
   }
   // SP 800-38A §B.1: OpenSSL increments the whole 128-bit block as one
   // big-endian integer, the standard incrementing function.
   for (std::size_t done = 0; done < in.size();) {
     const std::size_t slice = std::min(kMaxSlice, in.size() - done);
     int produced = 0;
-    if (EVP_EncryptUpdate(ctx.get(), out.data() + done, &produced, in.data() + done, static_cast<int>(slice)) != 1 ||
+    if (EVP_EncryptUpdate(ctx_.get(), out.data() + done, &produced, in.data() + done, static_cast<int>(slice)) != 1 ||
         static_cast<std::size_t>(produced) != slice) {
       return ossl::error(Errc::cipher_failed, "AES-256-CTR failed");
     }
@@ -70,45 +79,76 @@ Result<void> aes256_ctr_xor(ByteView key, ByteView counter_block, ByteView in, s
   return {};
 }
 
+Result<void> aes256_ctr_xor(ByteView key, ByteView counter_block, ByteView in, std::span<std::uint8_t> out) {
+  RPED_TRY_ASSIGN(Aes256Ctr ctr, Aes256Ctr::create(key));
+  return ctr.apply(counter_block, in, out);
+}
+
 // ---------------------------------------------------------------------------
 // HMAC-SHA-512
 
 void EvpMacCtxDeleter::operator()(EVP_MAC_CTX* ctx) const noexcept { EVP_MAC_CTX_free(ctx); }
 
-Result<HmacSha512> HmacSha512::create(ByteView key) {
+namespace {
+
+using MacCtx = std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter>;
+
+Result<MacCtx> keyed_hmac(Hash hash, ByteView key) {
   if (key.empty()) {
     return make_error(Errc::invalid_length, "HMAC key is empty");
   }
-  static EVP_MAC* const hmac = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
-  if (hmac == nullptr) {
+  static EVP_MAC* const hmac_algorithm = EVP_MAC_fetch(nullptr, OSSL_MAC_NAME_HMAC, nullptr);
+  if (hmac_algorithm == nullptr) {
     return ossl::error(Errc::internal, "HMAC unavailable");
   }
-  std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> ctx(EVP_MAC_CTX_new(hmac));
-  static const char kDigest[] = "SHA512";
+  MacCtx ctx(EVP_MAC_CTX_new(hmac_algorithm));
   const OSSL_PARAM params[] = {
-      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(kDigest), 0),
+      OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, const_cast<char*>(hash_name(hash)), 0),
       OSSL_PARAM_construct_end(),
   };
   if (!ctx || EVP_MAC_init(ctx.get(), key.data(), key.size(), params) != 1) {
-    return ossl::error(Errc::internal, "HMAC-SHA512 initialisation failed");
+    return ossl::error(Errc::internal, "HMAC initialisation failed");
   }
+  return ctx;
+}
+
+Result<std::size_t> mac_parts(EVP_MAC_CTX* ctx, std::initializer_list<ByteView> parts, std::span<std::uint8_t> out) {
+  for (const ByteView part : parts) {
+    if (!part.empty() && EVP_MAC_update(ctx, part.data(), part.size()) != 1) {
+      return ossl::error(Errc::internal, "HMAC update failed");
+    }
+  }
+  std::size_t len = 0;
+  if (EVP_MAC_final(ctx, out.data(), &len, out.size()) != 1) {
+    return ossl::error(Errc::internal, "HMAC final failed");
+  }
+  return len;
+}
+
+}  // namespace
+
+Result<Bytes> hmac(Hash hash, ByteView key, std::initializer_list<ByteView> parts) {
+  RPED_TRY_ASSIGN(MacCtx ctx, keyed_hmac(hash, key));
+  Bytes tag(digest_bytes(hash));
+  RPED_TRY_ASSIGN(const std::size_t len, mac_parts(ctx.get(), parts, tag));
+  tag.resize(len);
+  return tag;
+}
+
+Result<HmacSha512> HmacSha512::create(ByteView key) {
+  RPED_TRY_ASSIGN(MacCtx ctx, keyed_hmac(Hash::sha512, key));
   return HmacSha512(std::move(ctx));
 }
 
 Result<HmacSha512Tag> HmacSha512::compute(std::initializer_list<ByteView> parts) const {
-  std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> ctx(EVP_MAC_CTX_dup(keyed_.get()));
+  MacCtx ctx(EVP_MAC_CTX_dup(keyed_.get()));
   if (!ctx) {
     return ossl::error(Errc::internal, "HMAC context duplication failed");
   }
-  for (const ByteView part : parts) {
-    if (!part.empty() && EVP_MAC_update(ctx.get(), part.data(), part.size()) != 1) {
-      return ossl::error(Errc::internal, "HMAC update failed");
-    }
-  }
   HmacSha512Tag tag{};
-  std::size_t len = 0;
-  if (EVP_MAC_final(ctx.get(), tag.data(), &len, tag.size()) != 1 || len != tag.size()) {
-    return ossl::error(Errc::internal, "HMAC final failed");
+  RPED_TRY_ASSIGN(const std::size_t len, mac_parts(ctx.get(), parts, tag));
+  if (len != tag.size()) {
+    return make_error(Errc::internal, "HMAC-SHA512 produced a short tag");
   }
   return tag;
 }
@@ -179,7 +219,9 @@ Result<SecretBytes> aes_kwp_unwrap(ByteView kek, ByteView wrapped) {
                                                " bytes; it must be a multiple of 8 and at least 16");
   }
   RPED_TRY_ASSIGN(ossl::CipherCtx ctx, kwp_context(kek, false));
-  SecretBytes out(wrapped.size() - 8);
+  // The buffer is as long as the input: on an integrity failure OpenSSL
+  // cleanses inlen bytes of it (CRYPTO_128_unwrap_pad), not only the plaintext length.
+  SecretBytes out(wrapped.size());
   int produced = 0;
   if (EVP_CipherUpdate(ctx.get(), out.reveal_mutable().data(), &produced, wrapped.data(),
                        static_cast<int>(wrapped.size())) != 1 ||

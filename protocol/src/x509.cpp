@@ -45,6 +45,9 @@ Result<Certificate> Certificate::from_der(ByteView der) {
 }
 
 Result<std::vector<Certificate>> Certificate::from_pem(std::string_view pem) {
+  if (pem.empty()) {
+    return make_error(Errc::certificate_invalid, "PEM text is empty; it holds no CERTIFICATE block");
+  }
   Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) {
     return ossl::error(Errc::internal, "cannot read PEM text");
@@ -90,9 +93,10 @@ std::string Certificate::pem() const {
 std::string Certificate::subject() const { return name_text(X509_get_subject_name(cert_.get())); }
 std::string Certificate::issuer() const { return name_text(X509_get_issuer_name(cert_.get())); }
 
-std::string Certificate::common_name() const {
-  const X509_NAME* name = X509_get_subject_name(cert_.get());
-  const int index = X509_NAME_get_index_by_NID(name, NID_commonName, -1);
+namespace {
+std::string subject_attribute(X509* cert, int nid) {
+  const X509_NAME* name = X509_get_subject_name(cert);
+  const int index = X509_NAME_get_index_by_NID(name, nid, -1);
   if (index < 0) {
     return {};
   }
@@ -106,6 +110,17 @@ std::string Certificate::common_name() const {
   std::string out(reinterpret_cast<const char*>(utf8), static_cast<std::size_t>(len));
   OPENSSL_free(utf8);
   return out;
+}
+}  // namespace
+
+std::string Certificate::common_name() const { return subject_attribute(cert_.get(), NID_commonName); }
+std::string Certificate::subject_serial_number() const { return subject_attribute(cert_.get(), NID_serialNumber); }
+
+bool Certificate::allows_key_agreement() const {
+  // X509_get_key_usage reports "all usages" when the extension is absent, so
+  // check presence first.
+  return (X509_get_extension_flags(cert_.get()) & EXFLAG_KUSAGE) != 0 &&
+         (X509_get_key_usage(cert_.get()) & KU_KEY_AGREEMENT) != 0;
 }
 
 std::string Certificate::serial_hex() const {
@@ -154,7 +169,9 @@ Result<TrustStore> TrustStore::from_anchors(std::span<const Certificate> anchors
   }
   for (const Certificate& anchor : anchors) {
     X509* cert = anchor.native();
-    if (X509_check_issued(cert, cert) != X509_V_OK || X509_check_ca(cert) == 0) {
+    // Self-issued names are not enough: the self-signature must verify too.
+    if (X509_check_issued(cert, cert) != X509_V_OK || X509_check_ca(cert) == 0 ||
+        X509_verify(cert, X509_get0_pubkey(cert)) != 1) {
       ossl::clear_errors();
       return make_error(Errc::certificate_invalid,
                         "trust anchor '" + anchor.subject() + "' is not a self-signed CA certificate");
@@ -163,7 +180,19 @@ Result<TrustStore> TrustStore::from_anchors(std::span<const Certificate> anchors
       return ossl::error(Errc::internal, "cannot add trust anchor");
     }
   }
-  return TrustStore(std::move(store));
+  return TrustStore(std::move(store), false);
+}
+
+Result<TrustStore> TrustStore::from_issuer(const Certificate& issuer) {
+  if (X509_check_ca(issuer.native()) == 0) {
+    ossl::clear_errors();
+    return make_error(Errc::certificate_invalid, "issuer '" + issuer.subject() + "' is not a CA certificate");
+  }
+  std::shared_ptr<X509_STORE> store(X509_STORE_new(), X509_STORE_free);
+  if (!store || X509_STORE_add_cert(store.get(), issuer.native()) != 1) {
+    return ossl::error(Errc::internal, "cannot build the issuer trust store");
+  }
+  return TrustStore(std::move(store), true);
 }
 
 Result<void> TrustStore::verify(const Certificate& leaf, std::span<const Certificate> intermediates,
@@ -184,7 +213,7 @@ Result<void> TrustStore::verify(const Certificate& leaf, std::span<const Certifi
     return ossl::error(Errc::internal, "certificate verification setup failed");
   }
   X509_VERIFY_PARAM* param = X509_STORE_CTX_get0_param(ctx.get());
-  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT);
+  X509_VERIFY_PARAM_set_flags(param, X509_V_FLAG_X509_STRICT | (partial_chain_ ? X509_V_FLAG_PARTIAL_CHAIN : 0));
   if (at_unix_time.has_value()) {
     X509_VERIFY_PARAM_set_time(param, static_cast<time_t>(*at_unix_time));
   }

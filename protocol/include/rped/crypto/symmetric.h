@@ -11,10 +11,12 @@
 #include <span>
 
 #include "rped/bytes.h"
+#include "rped/crypto/kdf.h"
 #include "rped/result.h"
 #include "rped/secret.h"
 
 using EVP_MAC_CTX = struct evp_mac_ctx_st;
+using EVP_CIPHER_CTX = struct evp_cipher_ctx_st;
 
 namespace rped::crypto {
 
@@ -31,6 +33,22 @@ using HmacSha512Tag = std::array<std::uint8_t, kHmacSha512Bytes>;
 // must be exactly as long as `in`; they may be the same buffer.
 // The caller owns counter-block uniqueness; the channel derives it (docs/protocol.md).
 Result<void> aes256_ctr_xor(ByteView key, ByteView counter_block, ByteView in, std::span<std::uint8_t> out);
+
+struct EvpCipherCtxDeleter {
+  void operator()(EVP_CIPHER_CTX* ctx) const noexcept;
+};
+
+// AES-256-CTR under a fixed key, for many messages: the key schedule is
+// computed once and each call supplies its counter block. Not thread-safe.
+class Aes256Ctr final {
+ public:
+  static Result<Aes256Ctr> create(ByteView key);
+  Result<void> apply(ByteView counter_block, ByteView in, std::span<std::uint8_t> out);
+
+ private:
+  explicit Aes256Ctr(std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxDeleter> ctx) : ctx_(std::move(ctx)) {}
+  std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxDeleter> ctx_;
+};
 
 struct EvpMacCtxDeleter {
   void operator()(EVP_MAC_CTX* ctx) const noexcept;
@@ -64,6 +82,10 @@ class HmacSha512 final {
   explicit HmacSha512(std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> ctx) : keyed_(std::move(ctx)) {}
   std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> keyed_;
 };
+
+// HMAC with any supported hash, over the concatenation of `parts`; for the
+// KAS layer's key confirmation with parameterised hashes.
+Result<Bytes> hmac(Hash hash, ByteView key, std::initializer_list<ByteView> parts);
 
 // AES key wrap with padding, SP 800-38F §6.3 / RFC 5649, with the default
 // ICV2 0xA65959A6. The KEK is 32 bytes in the product (AES-256-KWP); 16 and 24

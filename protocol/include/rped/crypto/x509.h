@@ -35,7 +35,11 @@ class Certificate final {
   std::string issuer() const;
   std::string common_name() const;  // empty when absent
   std::string serial_hex() const;
+  std::string subject_serial_number() const;  // the subject's serialNumber attribute; empty when absent
   Bytes sha256_fingerprint() const;
+  // True only when a keyUsage extension is present and asserts keyAgreement
+  // (RFC 5280 §4.2.1.3); a certificate without the extension does not qualify.
+  bool allows_key_agreement() const;
   // The subject public key, which must be a valid EC key on a supported curve.
   Result<EcPublicKey> ec_public_key() const;
 
@@ -50,6 +54,10 @@ class TrustStore final {
  public:
   // The anchors must be self-signed CA certificates.
   static Result<TrustStore> from_anchors(std::span<const Certificate> anchors);
+  // A CA certificate that is itself issued by someone else, trusted directly
+  // (X509_V_FLAG_PARTIAL_CHAIN): the HSM trusts RPK certificates only when
+  // its own HOC issued them.
+  static Result<TrustStore> from_issuer(const Certificate& issuer);
 
   // Validates leaf -> intermediates -> an anchor (RFC 5280 path validation by
   // OpenSSL, with X509_V_FLAG_X509_STRICT). `at_unix_time` fixes the
@@ -60,8 +68,10 @@ class TrustStore final {
   X509_STORE* native() const noexcept { return store_.get(); }
 
  private:
-  explicit TrustStore(std::shared_ptr<X509_STORE> store) : store_(std::move(store)) {}
+  TrustStore(std::shared_ptr<X509_STORE> store, bool partial_chain)
+      : store_(std::move(store)), partial_chain_(partial_chain) {}
   std::shared_ptr<X509_STORE> store_;
+  bool partial_chain_ = false;
 };
 
 }  // namespace rped::crypto

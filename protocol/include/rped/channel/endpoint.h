@@ -1,0 +1,173 @@
+// The two endpoints of the Remote PED channel as pure state machines
+// (docs/protocol.md §3-§7): fed bytes from the network, they return bytes to
+// send and events. No I/O, no clocks, no threads: timeouts belong to the
+// daemon, which closes the endpoint with AlertCode::timeout.
+//
+// The operations on long-term secrets are not done here: at the right moment
+// an endpoint emits a KeyRequestEvent, the daemon has the device (the HSM on
+// the HSM side, the PED on the PED side) answer it, and hands the result back
+// through complete_key_request(). The private keys and the RPV or password
+// never enter this code.
+//
+// Handshake (U = PED side, V = HSM side; the HSM always speaks first):
+//   V -> U  HsmHello      scheme, HSM serial, QeV or nonce N_V, certificate chain
+//   U -> V  PedKeyShare   QeU, RPK serial and certificate (C(2e,2s)), tag_U
+//   V -> U  HsmConfirm    tag_V          (only after V verified tag_U)
+//   then sealed records in both directions.
+//
+// The allowed (state, message) pairs are the table kTransitions in
+// endpoint.cpp; anything else ends the session with unexpected_message.
+//
+// Thread-safety: an Endpoint is used by one thread (or strand) at a time.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "rped/bytes.h"
+#include "rped/channel/key_schedule.h"
+#include "rped/channel/messages.h"
+#include "rped/channel/record.h"
+#include "rped/crypto/ec.h"
+#include "rped/crypto/x509.h"
+#include "rped/result.h"
+#include "rped/secret.h"
+
+namespace rped::channel {
+
+// Where fresh ephemeral keys and nonces come from. Defaults to the OpenSSL
+// DRBG; the worked examples in docs/protocol.md inject fixed values.
+struct EntropySource {
+  std::function<Result<crypto::EcKeyPair>()> ephemeral_key;
+  std::function<Result<void>(std::span<std::uint8_t>)> nonce;
+};
+
+struct HsmEndpointConfig {
+  Scheme scheme = Scheme::full_unified;
+  std::uint64_t hsm_serial = 0;
+  // The HSM static-key certificate, then its HOC (the issuer of RPK
+  // certificates), then optionally one more intermediate.
+  std::vector<crypto::Certificate> certificate_chain;
+  std::optional<std::int64_t> verification_time;  // fixed clock for tests
+  EntropySource entropy;
+};
+
+struct PedEndpointConfig {
+  // Anchors for the HSM's chain (the manufacturer root).
+  std::optional<crypto::TrustStore> manufacturer_roots;
+  // C(2e,2s): the RPK's public half from the orange key. Without it the PED
+  // side refuses Full Unified.
+  std::optional<crypto::Certificate> rpk_certificate;
+  std::uint64_t rpk_serial = 0;
+  // C(1e,1s): only when the custodian chose remote RPV initialization.
+  bool allow_password_mode = false;
+  std::optional<std::int64_t> verification_time;
+  EntropySource entropy;
+};
+
+enum class State : std::uint8_t {
+  hsm_start,            // created; start() sends HsmHello
+  hsm_await_key_share,  // HsmHello sent
+  hsm_await_device,     // asked the HSM to derive keys and check tag_U
+  ped_await_hello,      // created
+  ped_await_device,     // asked the PED to derive keys
+  ped_await_confirm,    // PedKeyShare sent
+  established,
+  closed,
+};
+std::string_view state_name(State state) noexcept;
+
+struct KeyRequestEvent {
+  KeyDerivationRequest request;
+};
+struct EstablishedEvent {
+  Scheme scheme;
+  std::uint64_t hsm_serial;
+  std::uint64_t rpk_serial;
+  std::string peer_certificate_subject;  // the HSM's static-key cert (PED side) or the RPK cert (HSM side)
+};
+struct DataEvent {
+  Bytes payload;
+};
+struct PongEvent {
+  Bytes payload;
+};
+struct ClosedEvent {
+  AlertCode code;
+  bool by_peer;
+  std::string detail;  // for logs; never contains secret bytes
+};
+using Event = std::variant<KeyRequestEvent, EstablishedEvent, DataEvent, PongEvent, ClosedEvent>;
+
+struct Output {
+  Bytes send;  // bytes for the peer, in order
+  std::vector<Event> events;
+};
+
+class Endpoint final {
+ public:
+  static Result<Endpoint> hsm(HsmEndpointConfig config);
+  static Result<Endpoint> ped(PedEndpointConfig config);
+
+  Endpoint(Endpoint&&) noexcept;
+  Endpoint& operator=(Endpoint&&) noexcept;
+  Endpoint(const Endpoint&) = delete;
+  Endpoint& operator=(const Endpoint&) = delete;
+  ~Endpoint();
+
+  // HSM side: emits HsmHello. PED side: nothing to do (it waits for HsmHello).
+  Output start();
+  // Bytes from the network, any split.
+  Output receive(ByteView bytes);
+  // The device's answer to the last KeyRequestEvent (the DKM, or why not).
+  Output complete_key_request(Result<SecretBytes> dkm);
+  // Application data; only when established (else invalid_argument).
+  Result<Output> send(ByteView payload);
+  Result<Output> ping(ByteView payload);
+  // Local close: a sealed close record when established, a clear Alert before.
+  Output close(AlertCode code, std::string detail = {});
+
+  // CSPs inside records are wrapped with AES-256-KWP under the sender's CWK
+  // (docs/protocol.md §6). Only when established.
+  Result<Bytes> wrap_csp(ByteView secret) const;
+  Result<SecretBytes> unwrap_csp(ByteView wrapped) const;
+
+  Side side() const noexcept;
+  State state() const noexcept;
+  // True while any session key, MacKey or ephemeral key is held.
+  bool holds_key_material() const noexcept;
+
+  struct Impl;
+
+ private:
+  explicit Endpoint(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The device-side guard for one-time passwords (C(1e,1s)): answers key
+// requests with the password and refuses every request once `max_attempts`
+// tags have failed, so an online attacker gets only that many guesses.
+class OneTimePasswordGuard final {
+ public:
+  static Result<OneTimePasswordGuard> create(SecretBytes password, unsigned max_attempts);
+  Result<SecretBytes> derive(const KeyDerivationRequest& request, const crypto::EcKeyPair& hsm_static);
+  unsigned failed_attempts() const noexcept { return failed_; }
+  bool exhausted() const noexcept { return failed_ >= max_attempts_; }
+
+ private:
+  OneTimePasswordGuard(SecretBytes password, unsigned max_attempts)
+      : password_(std::move(password)), max_attempts_(max_attempts) {}
+  SecretBytes password_;
+  unsigned max_attempts_;
+  unsigned failed_ = 0;
+};
+
+// A fresh 8-digit one-time password, uniformly distributed (rejection sampling).
+Result<SecretBytes> generate_one_time_password();
+
+}  // namespace rped::channel

@@ -1,0 +1,59 @@
+// The one way untrusted bytes are read (Reader) and wire bytes written (Writer)
+// (ENGINEERING.md convention 2). Every read is bounds-checked; a short or
+// over-long input is a decode error naming the field.
+//
+// Thread-safety: not thread-safe; one Reader/Writer per message.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+
+#include "rped/bytes.h"
+#include "rped/result.h"
+
+namespace rped {
+
+class Reader final {
+ public:
+  explicit Reader(ByteView input) noexcept : input_(input) {}
+
+  std::size_t remaining() const noexcept { return input_.size() - offset_; }
+
+  Result<std::uint8_t> u8(std::string_view field);
+  Result<std::uint16_t> u16(std::string_view field);
+  Result<std::uint32_t> u32(std::string_view field);
+  Result<std::uint64_t> u64(std::string_view field);
+  // Exactly n bytes; the view aliases the input.
+  Result<ByteView> bytes(std::size_t n, std::string_view field);
+  // A u16 length prefix, then that many bytes, which must be in [min, max].
+  Result<ByteView> vector16(std::size_t min, std::size_t max, std::string_view field);
+  // Everything left.
+  ByteView rest() noexcept;
+  // The message must be fully consumed: trailing bytes are a decode error.
+  Result<void> expect_end(std::string_view message);
+
+ private:
+  ByteView input_;
+  std::size_t offset_ = 0;
+};
+
+class Writer final {
+ public:
+  void u8(std::uint8_t v) { out_.push_back(v); }
+  void u16(std::uint16_t v);
+  void u32(std::uint32_t v);
+  void u64(std::uint64_t v);
+  void bytes(ByteView v);
+  // u16 length prefix; the caller has checked the length against its limit.
+  void vector16(ByteView v);
+
+  const Bytes& data() const noexcept { return out_; }
+  Bytes take() noexcept { return std::move(out_); }
+
+ private:
+  Bytes out_;
+};
+
+}  // namespace rped

@@ -1,0 +1,722 @@
+#include "rped/channel/endpoint.h"
+
+#include <algorithm>
+#include <string>
+
+#include "rped/crypto/symmetric.h"
+#include "rped/kas.h"
+#include "rped/wire.h"
+
+namespace rped::channel {
+
+std::string_view state_name(State state) noexcept {
+  switch (state) {
+    case State::hsm_start: return "hsm_start";
+    case State::hsm_await_key_share: return "hsm_await_key_share";
+    case State::hsm_await_device: return "hsm_await_device";
+    case State::ped_await_hello: return "ped_await_hello";
+    case State::ped_await_device: return "ped_await_device";
+    case State::ped_await_confirm: return "ped_await_confirm";
+    case State::established: return "established";
+    case State::closed: return "closed";
+    default: return "unknown";
+  }
+}
+
+namespace {
+
+EntropySource with_defaults(EntropySource entropy) {
+  if (!entropy.ephemeral_key) {
+    entropy.ephemeral_key = [] { return crypto::EcKeyPair::generate(crypto::Curve::p521); };
+  }
+  if (!entropy.nonce) {
+    entropy.nonce = [](std::span<std::uint8_t> out) { return crypto::random_bytes(out); };
+  }
+  return entropy;
+}
+
+// A local failure: the code to report and a detail for the log.
+struct Failure {
+  AlertCode code;
+  std::string detail;
+};
+
+Failure failure(AlertCode code, const Error& error) { return Failure{code, error.message}; }
+
+}  // namespace
+
+struct Endpoint::Impl {
+  using Handler = std::optional<Failure> (Impl::*)(ByteView header, ByteView body, Output& out);
+  struct Transition {
+    State state;
+    MessageType type;
+    Handler handler;
+  };
+  static const Transition kTransitions[4];
+
+  Side side;
+  State state;
+  std::optional<HsmEndpointConfig> hsm_config;
+  std::optional<PedEndpointConfig> ped_config;
+  EntropySource entropy;
+
+  Bytes inbound;  // received bytes not yet forming a whole frame
+  std::optional<crypto::EcKeyPair> ephemeral;
+  Transcript transcript;
+  std::string peer_subject;
+  std::optional<crypto::EcPublicKey> hsm_static_key;  // PED side: from the HSM's certificate
+  std::optional<crypto::EcPublicKey> rpk_static_key;  // HSM side: from the RPK certificate
+  std::optional<SessionKeys> keys;
+  bool mac_key_live = false;
+  std::optional<RecordSealer> sealer;
+  std::optional<RecordOpener> opener;
+
+  // --- common -------------------------------------------------------------
+
+  void wipe() {
+    inbound.clear();
+    ephemeral.reset();
+    keys.reset();
+    mac_key_live = false;
+    sealer.reset();
+    opener.reset();
+  }
+
+  void fail(const Failure& f, Output& out) {
+    if (state == State::closed) {
+      return;
+    }
+    // After establishment the close is authenticated; before, a clear Alert.
+    bool sent = false;
+    if (sealer) {
+      Writer w;
+      w.u16(static_cast<std::uint16_t>(f.code));
+      auto sealed = sealer->seal(ContentType::close, w.data());
+      if (sealed.ok()) {
+        const Bytes& frame_bytes = sealed.value();
+        out.send.insert(out.send.end(), frame_bytes.begin(), frame_bytes.end());
+        sent = true;
+      }
+    }
+    if (!sent) {
+      const Bytes alert = frame(MessageType::alert, Alert{f.code}.serialize());
+      out.send.insert(out.send.end(), alert.begin(), alert.end());
+    }
+    closed_by(f.code, false, f.detail, out);
+  }
+
+  void closed_by(AlertCode code, bool by_peer, std::string detail, Output& out) {
+    wipe();
+    state = State::closed;
+    out.events.emplace_back(ClosedEvent{code, by_peer, std::move(detail)});
+  }
+
+  void append_frame(MessageType type, ByteView body, Output& out) {
+    const Bytes f = frame(type, body);
+    out.send.insert(out.send.end(), f.begin(), f.end());
+  }
+
+  void receive(ByteView bytes, Output& out) {
+    if (state == State::closed) {
+      return;
+    }
+    inbound.insert(inbound.end(), bytes.begin(), bytes.end());
+    std::size_t consumed = 0;
+    while (state != State::closed && inbound.size() - consumed >= kFrameHeaderBytes) {
+      const ByteView rest = ByteView(inbound).subspan(consumed);
+      const FrameHeader header = FrameHeader::parse(rest.first<kFrameHeaderBytes>());
+      if (header.version != kProtocolVersion) {
+        fail({AlertCode::unsupported_version,
+              "frame version " + std::to_string(header.version) + "; this side speaks version 1"},
+             out);
+        return;
+      }
+      // Checked on the header alone, so nobody makes us buffer an oversized frame.
+      if (header.body_length > kMaxFrameBody) {
+        fail({AlertCode::frame_too_large, "frame body of " + std::to_string(header.body_length) +
+                                              " bytes; the maximum is " + std::to_string(kMaxFrameBody)},
+             out);
+        return;
+      }
+      if (rest.size() < kFrameHeaderBytes + header.body_length) {
+        break;
+      }
+      consumed += kFrameHeaderBytes + header.body_length;
+      dispatch(header, rest.first(kFrameHeaderBytes), rest.subspan(kFrameHeaderBytes, header.body_length), out);
+    }
+    if (state == State::closed) {
+      return;
+    }
+    inbound.erase(inbound.begin(), inbound.begin() + static_cast<std::ptrdiff_t>(consumed));
+  }
+
+  void dispatch(const FrameHeader& header, ByteView header_bytes, ByteView body, Output& out) {
+    // An Alert ends the session in every open state. It is unauthenticated
+    // and can only end a session, which an on-path attacker can do anyway.
+    if (header.type == static_cast<std::uint8_t>(MessageType::alert)) {
+      auto alert = Alert::parse(body);
+      if (!alert.ok()) {
+        fail(failure(AlertCode::decode_error, alert.error()), out);
+        return;
+      }
+      closed_by(alert->code, true, "peer sent alert " + std::string(alert_name(alert->code)), out);
+      return;
+    }
+    for (const Transition& t : kTransitions) {
+      if (t.state == state && static_cast<std::uint8_t>(t.type) == header.type) {
+        const std::optional<Failure> f = (this->*t.handler)(header_bytes, body, out);
+        if (f) {
+          fail(*f, out);
+        }
+        return;
+      }
+    }
+    fail({AlertCode::unexpected_message, std::string("message ") + std::string(message_type_name(header.type)) +
+                                             " is not allowed in state " + std::string(state_name(state))},
+         out);
+  }
+
+  Result<crypto::EcPublicKey> peer_point(ByteView point) {
+    return crypto::EcPublicKey::from_uncompressed(crypto::Curve::p521, point);
+  }
+
+  // --- HSM side -------------------------------------------------------------
+
+  std::optional<Failure> hsm_start(Output& out) {
+    const HsmEndpointConfig& cfg = *hsm_config;
+    HsmHello hello;
+    hello.scheme = cfg.scheme;
+    hello.hsm_serial = cfg.hsm_serial;
+    if (cfg.scheme == Scheme::full_unified) {
+      auto key = entropy.ephemeral_key();
+      if (!key.ok()) {
+        return failure(AlertCode::internal_error, key.error());
+      }
+      ephemeral.emplace(std::move(key).value());
+      hello.ephemeral_data = ephemeral->public_key().uncompressed();
+      transcript.hsm_ephemeral_data = ephemeral->public_key().xy();
+    } else {
+      hello.ephemeral_data.resize(kHsmNonceBytes);
+      auto filled = entropy.nonce(hello.ephemeral_data);
+      if (!filled.ok()) {
+        return failure(AlertCode::internal_error, filled.error());
+      }
+      transcript.hsm_ephemeral_data = hello.ephemeral_data;
+    }
+    for (const crypto::Certificate& cert : cfg.certificate_chain) {
+      hello.certificate_chain.push_back(cert.der());
+    }
+    auto body = hello.serialize();
+    if (!body.ok()) {
+      return failure(AlertCode::internal_error, body.error());
+    }
+    transcript.scheme = cfg.scheme;
+    transcript.hsm_serial = cfg.hsm_serial;
+    append_frame(MessageType::hsm_hello, body.value(), out);
+    state = State::hsm_await_key_share;
+    return std::nullopt;
+  }
+
+  std::optional<Failure> on_ped_key_share(ByteView, ByteView body, Output& out) {
+    const HsmEndpointConfig& cfg = *hsm_config;
+    auto share = PedKeyShare::parse(body);
+    if (!share.ok()) {
+      return failure(AlertCode::decode_error, share.error());
+    }
+    // SP 800-56A r3 §5.6.2.3.3: full validation of the PED's ephemeral key.
+    auto qe_u = peer_point(share->ped_ephemeral);
+    if (!qe_u.ok()) {
+      return failure(AlertCode::invalid_public_key, qe_u.error());
+    }
+    KeyDerivationRequest request;
+    request.side = Side::hsm;
+    if (cfg.scheme == Scheme::full_unified) {
+      // QeU = QeV means our own HsmHello came back reflected (or broken
+      // randomness); SP 800-56A r3 assumes distinct parties, so refuse it.
+      if (qe_u.value() == ephemeral->public_key()) {
+        return Failure{AlertCode::invalid_public_key, "the PED's ephemeral key equals this side's own"};
+      }
+      if (auto f = check_rpk_certificate(share.value())) {
+        return f;
+      }
+      auto ze = ephemeral->ecdh(qe_u.value());
+      if (!ze.ok()) {
+        return failure(AlertCode::invalid_public_key, ze.error());
+      }
+      request.z_part = std::move(ze).value();
+      request.device_peer_key = *rpk_static_key;
+    } else {
+      if (share->rpk_serial != 0 || !share->rpk_certificate.empty()) {
+        return Failure{AlertCode::decode_error, "PedKeyShare in C(1e,1s) must carry no RPK serial or certificate"};
+      }
+      request.device_peer_key = qe_u.value();
+    }
+    transcript.rpk_serial = share->rpk_serial;
+    transcript.ped_ephemeral_xy = qe_u->xy();
+    request.transcript = transcript;
+    request.peer_tag = share->tag_u;
+    state = State::hsm_await_device;
+    out.events.emplace_back(KeyRequestEvent{std::move(request)});
+    return std::nullopt;
+  }
+
+  // The RPK certificate must have been issued by this HSM's HOC, allow key
+  // agreement, name the RPK serial, and carry a P-521 key (stored in rpk_static_key).
+  std::optional<Failure> check_rpk_certificate(const PedKeyShare& share) {
+    const HsmEndpointConfig& cfg = *hsm_config;
+    auto cert = crypto::Certificate::from_der(share.rpk_certificate);
+    if (!cert.ok()) {
+      return failure(AlertCode::bad_certificate, cert.error());
+    }
+    auto store = crypto::TrustStore::from_issuer(cfg.certificate_chain.at(1));
+    if (!store.ok()) {
+      return failure(AlertCode::internal_error, store.error());
+    }
+    auto verified = store->verify(cert.value(), {}, cfg.verification_time);
+    if (!verified.ok()) {
+      return Failure{AlertCode::certificate_untrusted,
+                     "RPK certificate was not issued by this HSM's HOC: " + verified.error().message};
+    }
+    if (!cert->allows_key_agreement()) {
+      return Failure{AlertCode::bad_certificate, "RPK certificate does not allow key agreement"};
+    }
+    if (cert->subject_serial_number() != std::to_string(share.rpk_serial)) {
+      return Failure{AlertCode::bad_certificate, "RPK certificate serialNumber '" + cert->subject_serial_number() +
+                                                     "' does not match RPK serial " + std::to_string(share.rpk_serial)};
+    }
+    auto key = cert->ec_public_key();
+    if (!key.ok() || key->curve() != crypto::Curve::p521) {
+      return Failure{AlertCode::bad_certificate, "RPK certificate key is not a valid P-521 key"};
+    }
+    peer_subject = cert->subject();
+    rpk_static_key = std::move(key).value();
+    return std::nullopt;
+  }
+
+  std::optional<Failure> hsm_keys_ready(SecretBytes dkm, Output& out) {
+    auto parsed = SessionKeys::from_dkm(dkm);
+    if (!parsed.ok()) {
+      return failure(AlertCode::device_failure, parsed.error());
+    }
+    keys.emplace(std::move(parsed).value());
+    mac_key_live = true;
+    auto tag = kas::kc_tag(crypto::Hash::sha512, keys->mac_key.reveal(), transcript.mac_data_v(), kKcTagBytes);
+    if (!tag.ok()) {
+      return failure(AlertCode::internal_error, tag.error());
+    }
+    // SP 800-56A r3 §5.9.1: MacKey serves key confirmation only; destroy it now.
+    keys->mac_key.wipe();
+    mac_key_live = false;
+    auto body = HsmConfirm{std::move(tag).value()}.serialize();
+    if (!body.ok()) {
+      return failure(AlertCode::internal_error, body.error());
+    }
+    append_frame(MessageType::hsm_confirm, body.value(), out);
+    return establish(Side::hsm, out);
+  }
+
+  // --- PED side -------------------------------------------------------------
+
+  std::optional<Failure> on_hsm_hello(ByteView, ByteView body, Output& out) {
+    const PedEndpointConfig& cfg = *ped_config;
+    auto hello = HsmHello::parse(body);
+    if (!hello.ok()) {
+      return failure(AlertCode::decode_error, hello.error());
+    }
+    if (hello->scheme == Scheme::one_pass_password && !cfg.allow_password_mode) {
+      return Failure{AlertCode::scheme_not_allowed,
+                     "the HSM asked for C(1e,1s) password mode, which the custodian did not select"};
+    }
+    if (hello->scheme == Scheme::full_unified && !cfg.rpk_certificate) {
+      return Failure{AlertCode::scheme_not_allowed, "the HSM asked for C(2e,2s) and this PED has no RPK"};
+    }
+    if (auto f = check_hsm_chain(hello.value())) {
+      return f;
+    }
+    auto key = entropy.ephemeral_key();
+    if (!key.ok()) {
+      return failure(AlertCode::internal_error, key.error());
+    }
+    ephemeral.emplace(std::move(key).value());
+    transcript.scheme = hello->scheme;
+    transcript.hsm_serial = hello->hsm_serial;
+    transcript.ped_ephemeral_xy = ephemeral->public_key().xy();
+    KeyDerivationRequest request;
+    request.side = Side::ped;
+    if (hello->scheme == Scheme::full_unified) {
+      auto qe_v = peer_point(hello->ephemeral_data);
+      if (!qe_v.ok()) {
+        return failure(AlertCode::invalid_public_key, qe_v.error());
+      }
+      if (qe_v.value() == ephemeral->public_key()) {
+        return Failure{AlertCode::invalid_public_key, "the HSM's ephemeral key equals this side's own"};
+      }
+      auto ze = ephemeral->ecdh(qe_v.value());
+      if (!ze.ok()) {
+        return failure(AlertCode::invalid_public_key, ze.error());
+      }
+      transcript.rpk_serial = cfg.rpk_serial;
+      transcript.hsm_ephemeral_data = qe_v->xy();
+      request.z_part = std::move(ze).value();
+      request.device_peer_key = *hsm_static_key;
+    } else {
+      // C(1e,1s): Z = CDH(ephemeral U, static V), all of it computable here.
+      auto z = ephemeral->ecdh(*hsm_static_key);
+      if (!z.ok()) {
+        return failure(AlertCode::invalid_public_key, z.error());
+      }
+      transcript.rpk_serial = 0;
+      transcript.hsm_ephemeral_data = hello->ephemeral_data;
+      request.z_part = std::move(z).value();
+    }
+    request.transcript = transcript;
+    state = State::ped_await_device;
+    out.events.emplace_back(KeyRequestEvent{std::move(request)});
+    return std::nullopt;
+  }
+
+  // HSM static-key certificate -> HOC [-> intermediate] -> manufacturer root;
+  // keyAgreement; serialNumber = the HSM serial in HsmHello; a P-521 key.
+  std::optional<Failure> check_hsm_chain(const HsmHello& hello) {
+    const PedEndpointConfig& cfg = *ped_config;
+    std::vector<crypto::Certificate> chain;
+    for (const Bytes& der : hello.certificate_chain) {
+      auto cert = crypto::Certificate::from_der(der);
+      if (!cert.ok()) {
+        return failure(AlertCode::bad_certificate, cert.error());
+      }
+      chain.push_back(std::move(cert).value());
+    }
+    if (!cfg.manufacturer_roots) {
+      return Failure{AlertCode::certificate_untrusted, "no manufacturer root is configured"};
+    }
+    const crypto::Certificate& leaf = chain.front();
+    auto verified = cfg.manufacturer_roots->verify(leaf, std::span(chain).subspan(1), cfg.verification_time);
+    if (!verified.ok()) {
+      return failure(AlertCode::certificate_untrusted, verified.error());
+    }
+    if (!leaf.allows_key_agreement()) {
+      return Failure{AlertCode::bad_certificate, "HSM static-key certificate does not allow key agreement"};
+    }
+    if (leaf.subject_serial_number() != std::to_string(hello.hsm_serial)) {
+      return Failure{AlertCode::bad_certificate, "HSM certificate serialNumber '" + leaf.subject_serial_number() +
+                                                     "' does not match HSM serial " +
+                                                     std::to_string(hello.hsm_serial)};
+    }
+    auto key = leaf.ec_public_key();
+    if (!key.ok() || key->curve() != crypto::Curve::p521) {
+      return Failure{AlertCode::bad_certificate, "HSM static-key certificate key is not a valid P-521 key"};
+    }
+    hsm_static_key = std::move(key).value();
+    peer_subject = leaf.subject();
+    return std::nullopt;
+  }
+
+  std::optional<Failure> ped_keys_ready(SecretBytes dkm, Output& out) {
+    const PedEndpointConfig& cfg = *ped_config;
+    auto parsed = SessionKeys::from_dkm(dkm);
+    if (!parsed.ok()) {
+      return failure(AlertCode::device_failure, parsed.error());
+    }
+    keys.emplace(std::move(parsed).value());
+    mac_key_live = true;
+    auto tag = kas::kc_tag(crypto::Hash::sha512, keys->mac_key.reveal(), transcript.mac_data_u(), kKcTagBytes);
+    if (!tag.ok()) {
+      return failure(AlertCode::internal_error, tag.error());
+    }
+    PedKeyShare share;
+    share.ped_ephemeral = ephemeral->public_key().uncompressed();
+    share.tag_u = std::move(tag).value();
+    if (transcript.scheme == Scheme::full_unified) {
+      share.rpk_serial = cfg.rpk_serial;
+      share.rpk_certificate = cfg.rpk_certificate->der();
+    }
+    auto body = share.serialize();
+    if (!body.ok()) {
+      return failure(AlertCode::internal_error, body.error());
+    }
+    append_frame(MessageType::ped_key_share, body.value(), out);
+    // The ephemeral private key has done its work (Ze / Z are computed).
+    ephemeral.reset();
+    state = State::ped_await_confirm;
+    return std::nullopt;
+  }
+
+  std::optional<Failure> on_hsm_confirm(ByteView, ByteView body, Output& out) {
+    auto confirm = HsmConfirm::parse(body);
+    if (!confirm.ok()) {
+      return failure(AlertCode::decode_error, confirm.error());
+    }
+    auto verified =
+        kas::verify_kc_tag(crypto::Hash::sha512, keys->mac_key.reveal(), transcript.mac_data_v(), confirm->tag_v);
+    keys->mac_key.wipe();
+    mac_key_live = false;
+    if (!verified.ok()) {
+      return Failure{AlertCode::authentication_failed, "the HSM's key-confirmation tag does not verify"};
+    }
+    return establish(Side::ped, out);
+  }
+
+  // --- both -------------------------------------------------------------------
+
+  std::optional<Failure> establish(Side self, Output& out) {
+    const DirectionKeys& outgoing = self == Side::ped ? keys->ped_to_hsm : keys->hsm_to_ped;
+    const DirectionKeys& incoming = self == Side::ped ? keys->hsm_to_ped : keys->ped_to_hsm;
+    const Side peer = self == Side::ped ? Side::hsm : Side::ped;
+    auto s = RecordSealer::create(self, outgoing);
+    auto o = RecordOpener::create(peer, incoming);
+    if (!s.ok() || !o.ok()) {
+      return Failure{AlertCode::internal_error, "record layer setup failed"};
+    }
+    sealer.emplace(std::move(s).value());
+    opener.emplace(std::move(o).value());
+    ephemeral.reset();
+    state = State::established;
+    out.events.emplace_back(
+        EstablishedEvent{transcript.scheme, transcript.hsm_serial, transcript.rpk_serial, peer_subject});
+    return std::nullopt;
+  }
+
+  std::optional<Failure> on_record(ByteView header, ByteView body, Output& out) {
+    auto opened = opener->open(header, body);
+    if (!opened.ok()) {
+      const Error& e = opened.error();
+      switch (e.code) {
+        case Errc::mac_mismatch: return failure(AlertCode::bad_record_mac, e);
+        case Errc::invalid_encoding: return failure(AlertCode::decode_error, e);
+        case Errc::invalid_argument:
+          return failure(opener->next_sequence() >= kMaxRecordsPerDirection ? AlertCode::sequence_exhausted
+                                                                           : AlertCode::record_out_of_order,
+                         e);
+        default: return failure(AlertCode::internal_error, e);
+      }
+    }
+    OpenedRecord record = std::move(opened).value();
+    switch (record.type) {
+      case ContentType::data: out.events.emplace_back(DataEvent{std::move(record.payload)}); return std::nullopt;
+      case ContentType::ping: {
+        auto pong = sealer->seal(ContentType::pong, record.payload);
+        if (!pong.ok()) {
+          return failure(AlertCode::sequence_exhausted, pong.error());
+        }
+        out.send.insert(out.send.end(), pong->begin(), pong->end());
+        return std::nullopt;
+      }
+      case ContentType::pong: out.events.emplace_back(PongEvent{std::move(record.payload)}); return std::nullopt;
+      case ContentType::close: {
+        Reader r(record.payload);
+        auto value = r.u16("close.code");
+        const std::optional<AlertCode> code = value.ok() ? alert_from_wire(value.value()) : std::nullopt;
+        if (!code || !r.expect_end("close").ok()) {
+          return Failure{AlertCode::decode_error, "sealed close message is malformed"};
+        }
+        closed_by(*code, true, "peer closed the session: " + std::string(alert_name(*code)), out);
+        return std::nullopt;
+      }
+      default: return Failure{AlertCode::decode_error, "unknown record content type"};
+    }
+  }
+};
+
+// The complete table of (state, message) pairs a peer may send. Alerts are
+// accepted in every open state (dispatch()). Everything else: unexpected_message.
+const Endpoint::Impl::Transition Endpoint::Impl::kTransitions[4] = {
+    {State::hsm_await_key_share, MessageType::ped_key_share, &Endpoint::Impl::on_ped_key_share},
+    {State::ped_await_hello, MessageType::hsm_hello, &Endpoint::Impl::on_hsm_hello},
+    {State::ped_await_confirm, MessageType::hsm_confirm, &Endpoint::Impl::on_hsm_confirm},
+    {State::established, MessageType::record, &Endpoint::Impl::on_record},
+};
+
+Endpoint::Endpoint(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Endpoint::Endpoint(Endpoint&&) noexcept = default;
+Endpoint& Endpoint::operator=(Endpoint&&) noexcept = default;
+Endpoint::~Endpoint() = default;
+
+Result<Endpoint> Endpoint::hsm(HsmEndpointConfig config) {
+  if (config.certificate_chain.size() < 2 || config.certificate_chain.size() > kMaxHsmChainCertificates) {
+    return make_error(Errc::invalid_argument, "HSM endpoint needs its static-key certificate and HOC (2 or 3 certificates)");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->side = Side::hsm;
+  impl->state = State::hsm_start;
+  impl->entropy = with_defaults(std::move(config.entropy));
+  impl->hsm_config.emplace(std::move(config));
+  return Endpoint(std::move(impl));
+}
+
+Result<Endpoint> Endpoint::ped(PedEndpointConfig config) {
+  if (!config.manufacturer_roots) {
+    return make_error(Errc::invalid_argument, "PED endpoint needs the manufacturer root trust store");
+  }
+  if (config.rpk_certificate && config.rpk_serial == 0) {
+    return make_error(Errc::invalid_argument, "PED endpoint: an RPK certificate needs a non-zero RPK serial");
+  }
+  auto impl = std::make_unique<Impl>();
+  impl->side = Side::ped;
+  impl->state = State::ped_await_hello;
+  impl->entropy = with_defaults(std::move(config.entropy));
+  impl->ped_config.emplace(std::move(config));
+  return Endpoint(std::move(impl));
+}
+
+Output Endpoint::start() {
+  Output out;
+  if (impl_->side == Side::hsm && impl_->state == State::hsm_start) {
+    if (auto f = impl_->hsm_start(out)) {
+      impl_->fail(*f, out);
+    }
+  }
+  return out;
+}
+
+Output Endpoint::receive(ByteView bytes) {
+  Output out;
+  impl_->receive(bytes, out);
+  return out;
+}
+
+Output Endpoint::complete_key_request(Result<SecretBytes> dkm) {
+  Output out;
+  Impl& m = *impl_;
+  if (m.state != State::hsm_await_device && m.state != State::ped_await_device) {
+    return out;  // late answer after a close: nothing to do
+  }
+  if (!dkm.ok()) {
+    const bool wrong_secret = m.side == Side::hsm && dkm.error().code == Errc::mac_mismatch;
+    m.fail(wrong_secret ? Failure{AlertCode::authentication_failed, "the PED's key-confirmation tag does not verify "
+                                                                    "(wrong RPV, password or RPK)"}
+                        : Failure{AlertCode::device_failure, "key derivation failed: " + dkm.error().message},
+           out);
+    return out;
+  }
+  const std::optional<Failure> f = m.side == Side::hsm ? m.hsm_keys_ready(std::move(dkm).value(), out)
+                                                       : m.ped_keys_ready(std::move(dkm).value(), out);
+  if (f) {
+    m.fail(*f, out);
+  }
+  return out;
+}
+
+Result<Output> Endpoint::send(ByteView payload) {
+  Impl& m = *impl_;
+  if (m.state != State::established) {
+    return make_error(Errc::invalid_argument, "cannot send: the channel is not established");
+  }
+  Output out;
+  auto sealed = m.sealer->seal(ContentType::data, payload);
+  if (!sealed.ok()) {
+    if (sealed.error().code == Errc::invalid_length) {
+      return std::move(sealed).error();
+    }
+    m.fail(failure(AlertCode::sequence_exhausted, sealed.error()), out);
+    return out;
+  }
+  out.send = std::move(sealed).value();
+  return out;
+}
+
+Result<Output> Endpoint::ping(ByteView payload) {
+  Impl& m = *impl_;
+  if (m.state != State::established) {
+    return make_error(Errc::invalid_argument, "cannot ping: the channel is not established");
+  }
+  Output out;
+  auto sealed = m.sealer->seal(ContentType::ping, payload);
+  if (!sealed.ok()) {
+    if (sealed.error().code == Errc::invalid_length) {
+      return std::move(sealed).error();
+    }
+    m.fail(failure(AlertCode::sequence_exhausted, sealed.error()), out);
+    return out;
+  }
+  out.send = std::move(sealed).value();
+  return out;
+}
+
+Output Endpoint::close(AlertCode code, std::string detail) {
+  Output out;
+  impl_->fail(Failure{code, detail.empty() ? "closed locally: " + std::string(alert_name(code)) : std::move(detail)},
+              out);
+  return out;
+}
+
+Result<Bytes> Endpoint::wrap_csp(ByteView secret) const {
+  const Impl& m = *impl_;
+  if (m.state != State::established) {
+    return make_error(Errc::invalid_argument, "cannot wrap: the channel is not established");
+  }
+  const DirectionKeys& own = m.side == Side::ped ? m.keys->ped_to_hsm : m.keys->hsm_to_ped;
+  return crypto::aes_kwp_wrap(own.cwk.reveal(), secret);
+}
+
+Result<SecretBytes> Endpoint::unwrap_csp(ByteView wrapped) const {
+  const Impl& m = *impl_;
+  if (m.state != State::established) {
+    return make_error(Errc::invalid_argument, "cannot unwrap: the channel is not established");
+  }
+  const DirectionKeys& peer = m.side == Side::ped ? m.keys->hsm_to_ped : m.keys->ped_to_hsm;
+  return crypto::aes_kwp_unwrap(peer.cwk.reveal(), wrapped);
+}
+
+Side Endpoint::side() const noexcept { return impl_->side; }
+State Endpoint::state() const noexcept { return impl_->state; }
+
+bool Endpoint::holds_key_material() const noexcept {
+  const Impl& m = *impl_;
+  return m.ephemeral.has_value() || m.keys.has_value() || m.sealer.has_value() || m.opener.has_value();
+}
+
+// ---------------------------------------------------------------------------
+
+Result<OneTimePasswordGuard> OneTimePasswordGuard::create(SecretBytes password, unsigned max_attempts) {
+  RPED_TRY(check_supp_priv_info(Scheme::one_pass_password, password.reveal()));
+  if (max_attempts == 0) {
+    return make_error(Errc::invalid_argument, "one-time password attempts must be at least 1");
+  }
+  return OneTimePasswordGuard(std::move(password), max_attempts);
+}
+
+Result<SecretBytes> OneTimePasswordGuard::derive(const KeyDerivationRequest& request,
+                                                 const crypto::EcKeyPair& hsm_static) {
+  if (exhausted()) {
+    return make_error(Errc::mac_mismatch, "the one-time password is used up after " + std::to_string(failed_) +
+                                              " failed attempts");
+  }
+  if (request.side != Side::hsm || request.transcript.scheme != Scheme::one_pass_password) {
+    return make_error(Errc::invalid_argument, "the one-time password answers only HSM-side C(1e,1s) requests");
+  }
+  auto dkm = derive_dkm(request, &hsm_static, password_.reveal());
+  if (!dkm.ok() && dkm.error().code == Errc::mac_mismatch) {
+    ++failed_;
+    if (exhausted()) {
+      password_.clear();  // nothing left to guess against
+    }
+  }
+  return dkm;
+}
+
+Result<SecretBytes> generate_one_time_password() {
+  // Rejection sampling over 32-bit values gives a uniform choice of 10^8.
+  constexpr std::uint32_t kRange = 100'000'000;
+  constexpr std::uint32_t kLimit = 0xFFFFFFFFu - (0xFFFFFFFFu % kRange);
+  for (;;) {
+    SecretArray<4> raw;
+    RPED_TRY(crypto::random_bytes(raw.reveal_mutable()));
+    const auto b = raw.reveal();
+    std::uint32_t v = (std::uint32_t{b[0]} << 24) | (std::uint32_t{b[1]} << 16) | (std::uint32_t{b[2]} << 8) | b[3];
+    if (v >= kLimit) {
+      continue;
+    }
+    v %= kRange;
+    SecretBytes digits(kPasswordDigits);
+    auto out = digits.reveal_mutable();
+    for (std::size_t i = kPasswordDigits; i-- > 0;) {
+      out[i] = static_cast<std::uint8_t>('0' + v % 10);
+      v /= 10;
+    }
+    secure_wipe(&v, sizeof v);
+    return digits;
+  }
+}
+
+}  // namespace rped::channel

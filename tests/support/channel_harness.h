@@ -1,0 +1,168 @@
+// Two channel endpoints wired back to back, with in-process stand-ins for the
+// devices that hold the long-term secrets (the HSM: static key, RPV, one-time
+// password; the PED: RPK private key, RPV from the orange key, the password
+// typed on the keypad). Bytes are pumped until both sides are quiet; a filter
+// may tamper with bytes in flight.
+//
+//   ChannelWorld world;                       // PKI, serials, RPV, password
+//   ChannelLink link(world, Scheme::full_unified);
+//   link.run();
+//   EXPECT_EQ(link.hsm.state(), State::established);
+#pragma once
+
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "rped/channel/endpoint.h"
+#include "support/pki.h"
+#include "support/result_assertions.h"
+
+namespace rped::test {
+
+struct ChannelWorld {
+  std::uint64_t hsm_serial = 1234567;
+  std::uint64_t rpk_serial = 7001;
+  HsmPki pki = make_hsm_pki(hsm_serial);
+  crypto::EcKeyPair rpk_key = must(crypto::EcKeyPair::generate());
+  crypto::Certificate rpk_cert = issue_rpk(pki, rpk_key.public_key(), rpk_serial);
+  SecretBytes rpv = must(crypto::random_secret(channel::kRpvBytes));
+  SecretBytes password = SecretBytes::copy_of(bytes_of("31415926"));
+
+  channel::HsmEndpointConfig hsm_config(channel::Scheme scheme) const {
+    channel::HsmEndpointConfig c;
+    c.scheme = scheme;
+    c.hsm_serial = hsm_serial;
+    c.certificate_chain = {pki.ecdh_cert, pki.hoc};
+    return c;
+  }
+  channel::PedEndpointConfig ped_config(channel::Scheme scheme) const {
+    channel::PedEndpointConfig c;
+    c.manufacturer_roots = must(crypto::TrustStore::from_anchors(std::span(&pki.root, 1)));
+    if (scheme == channel::Scheme::full_unified) {
+      c.rpk_certificate = rpk_cert;
+      c.rpk_serial = rpk_serial;
+    } else {
+      c.allow_password_mode = true;
+    }
+    return c;
+  }
+};
+
+// A device's answer to a key request, given the secret it mixes in.
+inline Result<SecretBytes> hsm_device_answer(const ChannelWorld& w, const channel::KeyDerivationRequest& r,
+                                             ByteView supp_priv) {
+  return channel::derive_dkm(r, &w.pki.ecdh_key, supp_priv);
+}
+inline Result<SecretBytes> ped_device_answer(const ChannelWorld& w, const channel::KeyDerivationRequest& r,
+                                             ByteView supp_priv) {
+  const bool full = r.transcript.scheme == channel::Scheme::full_unified;
+  return channel::derive_dkm(r, full ? &w.rpk_key : nullptr, supp_priv);
+}
+
+struct ChannelLink {
+  using Filter = std::function<void(Bytes&)>;
+  using Device = std::function<Result<SecretBytes>(const channel::KeyDerivationRequest&)>;
+
+  ChannelLink(const ChannelWorld& world, channel::Scheme scheme)
+      : ChannelLink(world, world.hsm_config(scheme), world.ped_config(scheme)) {}
+  ChannelLink(const ChannelWorld& world, channel::HsmEndpointConfig hsm_cfg, channel::PedEndpointConfig ped_cfg)
+      : hsm(must(channel::Endpoint::hsm(std::move(hsm_cfg)))), ped(must(channel::Endpoint::ped(std::move(ped_cfg)))) {
+    hsm_device = [&world](const channel::KeyDerivationRequest& r) {
+      const bool fu = r.transcript.scheme == channel::Scheme::full_unified;
+      return hsm_device_answer(world, r, fu ? world.rpv.reveal() : world.password.reveal());
+    };
+    ped_device = [&world](const channel::KeyDerivationRequest& r) {
+      const bool fu = r.transcript.scheme == channel::Scheme::full_unified;
+      return ped_device_answer(world, r, fu ? world.rpv.reveal() : world.password.reveal());
+    };
+  }
+
+  channel::Endpoint hsm;
+  channel::Endpoint ped;
+  Device hsm_device;
+  Device ped_device;
+  Filter hsm_to_ped;  // may alter bytes the HSM sends
+  Filter ped_to_hsm;
+  std::vector<channel::Event> hsm_events;
+  std::vector<channel::Event> ped_events;
+  std::vector<Bytes> hsm_sent;  // every chunk as sent, before filters
+  std::vector<Bytes> ped_sent;
+
+  // Starts the HSM side and pumps until quiet.
+  void run() { pump(hsm.start(), {}); }
+
+  // Feeds outputs across until neither side has anything left to say.
+  void pump(channel::Output from_hsm, channel::Output from_ped) {
+    for (int guard = 0; guard < 64; ++guard) {
+      const bool quiet = from_hsm.send.empty() && from_hsm.events.empty() && from_ped.send.empty() &&
+                         from_ped.events.empty();
+      if (quiet) {
+        return;
+      }
+      channel::Output next_hsm;
+      channel::Output next_ped;
+      absorb(from_hsm, hsm, hsm_device, hsm_events, next_hsm);
+      absorb(from_ped, ped, ped_device, ped_events, next_ped);
+      if (!from_hsm.send.empty()) {
+        hsm_sent.push_back(from_hsm.send);
+        Bytes b = from_hsm.send;
+        if (hsm_to_ped) {
+          hsm_to_ped(b);
+        }
+        merge(next_ped, ped.receive(b));
+      }
+      if (!from_ped.send.empty()) {
+        ped_sent.push_back(from_ped.send);
+        Bytes b = from_ped.send;
+        if (ped_to_hsm) {
+          ped_to_hsm(b);
+        }
+        merge(next_hsm, hsm.receive(b));
+      }
+      from_hsm = std::move(next_hsm);
+      from_ped = std::move(next_ped);
+    }
+    throw std::runtime_error("channel link did not go quiet");
+  }
+
+  // The close event of one side, if it closed.
+  static std::optional<channel::ClosedEvent> closed(const std::vector<channel::Event>& events) {
+    for (const channel::Event& e : events) {
+      if (const auto* c = std::get_if<channel::ClosedEvent>(&e)) {
+        return *c;
+      }
+    }
+    return std::nullopt;
+  }
+  static std::vector<Bytes> data(const std::vector<channel::Event>& events) {
+    std::vector<Bytes> out;
+    for (const channel::Event& e : events) {
+      if (const auto* d = std::get_if<channel::DataEvent>(&e)) {
+        out.push_back(d->payload);
+      }
+    }
+    return out;
+  }
+
+ private:
+  static void merge(channel::Output& into, channel::Output more) {
+    into.send.insert(into.send.end(), more.send.begin(), more.send.end());
+    for (auto& e : more.events) {
+      into.events.push_back(std::move(e));
+    }
+  }
+  // Records events; answers key requests at once through the device.
+  static void absorb(channel::Output& out, channel::Endpoint& self, const Device& device,
+                     std::vector<channel::Event>& log, channel::Output& next) {
+    for (channel::Event& e : out.events) {
+      if (auto* request = std::get_if<channel::KeyRequestEvent>(&e)) {
+        merge(next, self.complete_key_request(device(request->request)));
+      }
+      log.push_back(std::move(e));
+    }
+    out.events.clear();
+  }
+};
+
+}  // namespace rped::test
