@@ -48,6 +48,10 @@ Result<std::vector<Certificate>> Certificate::from_pem(std::string_view pem) {
   if (pem.empty()) {
     return make_error(Errc::certificate_invalid, "PEM text is empty; it holds no CERTIFICATE block");
   }
+  if (pem.size() > kMaxPemBytes) {
+    return make_error(Errc::certificate_invalid, "PEM text of " + std::to_string(pem.size()) +
+                                                     " bytes exceeds the limit of " + std::to_string(kMaxPemBytes));
+  }
   Bio bio(BIO_new_mem_buf(pem.data(), static_cast<int>(pem.size())));
   if (!bio) {
     return ossl::error(Errc::internal, "cannot read PEM text");

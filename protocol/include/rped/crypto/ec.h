@@ -44,6 +44,10 @@ using EvpPkeyPtr = std::shared_ptr<EVP_PKEY>;
 
 class EcPublicKey final {
  public:
+  // Every refusal — wrong length, compressed or infinity encoding, out-of-range
+  // coordinate, off-curve point, unsupported curve — is Errc::invalid_public_key;
+  // malformed DER is Errc::invalid_encoding.
+  //
   // SEC 1 uncompressed point 0x04 || X || Y with fixed-length coordinates.
   // Compressed and hybrid encodings are refused: the protocol fixes one encoding.
   static Result<EcPublicKey> from_uncompressed(Curve curve, ByteView point);

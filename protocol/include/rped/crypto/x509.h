@@ -23,6 +23,8 @@ using X509_STORE = struct x509_store_st;
 
 namespace rped::crypto {
 
+inline constexpr std::size_t kMaxPemBytes = 1 << 20;  // far above any chain we read; keeps lengths in int range
+
 class Certificate final {
  public:
   static Result<Certificate> from_der(ByteView der);
