@@ -15,6 +15,7 @@ std::string_view state_name(State state) noexcept {
     case State::hsm_await_key_share: return "hsm_await_key_share";
     case State::hsm_await_device: return "hsm_await_device";
     case State::ped_await_hello: return "ped_await_hello";
+    case State::ped_await_rpk: return "ped_await_rpk";
     case State::ped_await_device: return "ped_await_device";
     case State::ped_await_confirm: return "ped_await_confirm";
     case State::established: return "established";
@@ -66,6 +67,10 @@ struct Endpoint::Impl {
   std::string peer_subject;
   std::optional<crypto::EcPublicKey> hsm_static_key;  // PED side: from the HSM's certificate
   std::optional<crypto::EcPublicKey> rpk_static_key;  // HSM side: from the RPK certificate
+  std::optional<HsmHello> hello_received;             // PED side
+  std::optional<crypto::EcPublicKey> hsm_ephemeral_key;  // PED side, C(2e,2s): QeV, validated
+  std::optional<crypto::Certificate> rpk_certificate;  // PED side: configured or read from the orange key
+  std::uint64_t rpk_serial = 0;
   std::optional<SessionKeys> keys;
   bool mac_key_live = false;
   std::optional<RecordSealer> sealer;
@@ -327,12 +332,41 @@ struct Endpoint::Impl {
       return Failure{AlertCode::scheme_not_allowed,
                      "the HSM asked for C(1e,1s) password mode, which the custodian did not select"};
     }
-    if (hello->scheme == Scheme::full_unified && !cfg.rpk_certificate) {
+    if (hello->scheme == Scheme::full_unified && !cfg.rpk_certificate && !cfg.request_rpk_from_device) {
       return Failure{AlertCode::scheme_not_allowed, "the HSM asked for C(2e,2s) and this PED has no RPK"};
     }
     if (auto f = check_hsm_chain(hello.value())) {
       return f;
     }
+    if (hello->scheme == Scheme::full_unified) {
+      // SP 800-56A r3 §5.6.2.3.3, before anything else is asked of the custodian.
+      auto qe_v = peer_point(hello->ephemeral_data);
+      if (!qe_v.ok()) {
+        return failure(AlertCode::invalid_public_key, qe_v.error());
+      }
+      hsm_ephemeral_key = std::move(qe_v).value();
+    }
+    hello_received.emplace(std::move(hello).value());
+    if (hello_received->scheme == Scheme::full_unified && !cfg.rpk_certificate) {
+      state = State::ped_await_rpk;
+      out.events.emplace_back(RpkRequestEvent{hello_received->hsm_serial});
+      return std::nullopt;
+    }
+    return ped_start_key_agreement(out);
+  }
+
+  std::optional<Failure> ped_rpk_ready(RpkInfo rpk, Output& out) {
+    if (rpk.serial == 0) {
+      return Failure{AlertCode::device_failure, "the orange key reported RPK serial 0"};
+    }
+    rpk_certificate = std::move(rpk.certificate);
+    rpk_serial = rpk.serial;
+    return ped_start_key_agreement(out);
+  }
+
+  // PED side: QeU, Ze or Z, and the key-derivation request to the PED.
+  std::optional<Failure> ped_start_key_agreement(Output& out) {
+    const HsmHello* hello = &*hello_received;
     auto key = entropy.ephemeral_key();
     if (!key.ok()) {
       return failure(AlertCode::internal_error, key.error());
@@ -344,19 +378,16 @@ struct Endpoint::Impl {
     KeyDerivationRequest request;
     request.side = Side::ped;
     if (hello->scheme == Scheme::full_unified) {
-      auto qe_v = peer_point(hello->ephemeral_data);
-      if (!qe_v.ok()) {
-        return failure(AlertCode::invalid_public_key, qe_v.error());
-      }
-      if (qe_v.value() == ephemeral->public_key()) {
+      const crypto::EcPublicKey& qe_v = *hsm_ephemeral_key;
+      if (qe_v == ephemeral->public_key()) {
         return Failure{AlertCode::invalid_public_key, "the HSM's ephemeral key equals this side's own"};
       }
-      auto ze = ephemeral->ecdh(qe_v.value());
+      auto ze = ephemeral->ecdh(qe_v);
       if (!ze.ok()) {
         return failure(AlertCode::invalid_public_key, ze.error());
       }
-      transcript.rpk_serial = cfg.rpk_serial;
-      transcript.hsm_ephemeral_data = qe_v->xy();
+      transcript.rpk_serial = rpk_serial;
+      transcript.hsm_ephemeral_data = qe_v.xy();
       request.z_part = std::move(ze).value();
       request.device_peer_key = *hsm_static_key;
     } else {
@@ -413,7 +444,6 @@ struct Endpoint::Impl {
   }
 
   std::optional<Failure> ped_keys_ready(SecretBytes dkm, Output& out) {
-    const PedEndpointConfig& cfg = *ped_config;
     auto parsed = SessionKeys::from_dkm(dkm);
     if (!parsed.ok()) {
       return failure(AlertCode::device_failure, parsed.error());
@@ -428,8 +458,8 @@ struct Endpoint::Impl {
     share.ped_ephemeral = ephemeral->public_key().uncompressed();
     share.tag_u = std::move(tag).value();
     if (transcript.scheme == Scheme::full_unified) {
-      share.rpk_serial = cfg.rpk_serial;
-      share.rpk_certificate = cfg.rpk_certificate->der();
+      share.rpk_serial = rpk_serial;
+      share.rpk_certificate = rpk_certificate->der();
     }
     auto body = share.serialize();
     if (!body.ok()) {
@@ -555,6 +585,8 @@ Result<Endpoint> Endpoint::ped(PedEndpointConfig config) {
   impl->side = Side::ped;
   impl->state = State::ped_await_hello;
   impl->entropy = with_defaults(std::move(config.entropy));
+  impl->rpk_certificate = config.rpk_certificate;
+  impl->rpk_serial = config.rpk_serial;
   impl->ped_config.emplace(std::move(config));
   return Endpoint(std::move(impl));
 }
@@ -591,6 +623,21 @@ Output Endpoint::complete_key_request(Result<SecretBytes> dkm) {
   }
   const std::optional<Failure> f = m.side == Side::hsm ? m.hsm_keys_ready(std::move(dkm).value(), out)
                                                        : m.ped_keys_ready(std::move(dkm).value(), out);
+  if (f) {
+    m.fail(*f, out);
+  }
+  return out;
+}
+
+Output Endpoint::complete_rpk_request(Result<RpkInfo> rpk) {
+  Output out;
+  Impl& m = *impl_;
+  if (m.state != State::ped_await_rpk) {
+    return out;  // late answer after a close
+  }
+  const std::optional<Failure> f =
+      rpk.ok() ? m.ped_rpk_ready(std::move(rpk).value(), out)
+               : Failure{AlertCode::device_failure, "reading the orange key failed: " + rpk.error().message};
   if (f) {
     m.fail(*f, out);
   }

@@ -10,8 +10,11 @@
 //   EXPECT_EQ(link.hsm.state(), State::established);
 #pragma once
 
+#include <algorithm>
 #include <functional>
 #include <optional>
+#include <ostream>
+#include <stdexcept>
 #include <vector>
 
 #include "rped/channel/endpoint.h"
@@ -72,6 +75,7 @@ struct ChannelLink {
       const bool fu = r.transcript.scheme == channel::Scheme::full_unified;
       return hsm_device_answer(world, r, fu ? world.rpv.reveal() : world.password.reveal());
     };
+    rpk_source = [&world]() -> Result<channel::RpkInfo> { return channel::RpkInfo{world.rpk_cert, world.rpk_serial}; };
     ped_device = [&world](const channel::KeyDerivationRequest& r) {
       const bool fu = r.transcript.scheme == channel::Scheme::full_unified;
       return ped_device_answer(world, r, fu ? world.rpv.reveal() : world.password.reveal());
@@ -82,6 +86,8 @@ struct ChannelLink {
   channel::Endpoint ped;
   Device hsm_device;
   Device ped_device;
+  // Answers RpkRequestEvents (PED side reading the orange key).
+  std::function<Result<channel::RpkInfo>()> rpk_source;
   Filter hsm_to_ped;  // may alter bytes the HSM sends
   Filter ped_to_hsm;
   std::vector<channel::Event> hsm_events;
@@ -153,11 +159,15 @@ struct ChannelLink {
     }
   }
   // Records events; answers key requests at once through the device.
-  static void absorb(channel::Output& out, channel::Endpoint& self, const Device& device,
+  void absorb(channel::Output& out, channel::Endpoint& self, const Device& device,
                      std::vector<channel::Event>& log, channel::Output& next) {
     for (channel::Event& e : out.events) {
       if (auto* request = std::get_if<channel::KeyRequestEvent>(&e)) {
         merge(next, self.complete_key_request(device(request->request)));
+      }
+      if (std::holds_alternative<channel::RpkRequestEvent>(e)) {
+        merge(next, self.complete_rpk_request(rpk_source ? rpk_source() : Result<channel::RpkInfo>(make_error(
+                                                                               Errc::invalid_argument, "no RPK source"))));
       }
       log.push_back(std::move(e));
     }
@@ -165,4 +175,67 @@ struct ChannelLink {
   }
 };
 
+// --- helpers for negative tests ----------------------------------------------
+
+// The whole frames in `stream`, in order. For reading our own endpoints' output
+// (which always emits whole frames) in tests, not for untrusted input: a
+// trailing partial frame is returned as it is.
+inline std::vector<Bytes> split_frames(ByteView stream) {
+  std::vector<Bytes> frames;
+  std::size_t at = 0;
+  while (at < stream.size()) {
+    std::size_t end = stream.size();
+    if (stream.size() - at >= channel::kFrameHeaderBytes) {
+      const std::size_t body = (std::size_t{stream[at + 2]} << 8) | stream[at + 3];
+      end = std::min(stream.size(), at + channel::kFrameHeaderBytes + body);
+    }
+    frames.emplace_back(stream.begin() + static_cast<std::ptrdiff_t>(at),
+                        stream.begin() + static_cast<std::ptrdiff_t>(end));
+    at = end;
+  }
+  return frames;
+}
+
+// How many frames of `type` the chunks (e.g. ChannelLink::hsm_sent) hold.
+inline std::size_t count_frames(const std::vector<Bytes>& chunks, channel::MessageType type) {
+  std::size_t n = 0;
+  for (const Bytes& chunk : chunks) {
+    for (const Bytes& f : split_frames(chunk)) {
+      n += f.size() > 1 && f[1] == static_cast<std::uint8_t>(type) ? 1 : 0;
+    }
+  }
+  return n;
+}
+
+// A ChannelLink filter that hands every frame of `type` (header included) to
+// `edit` and passes the other frames through unchanged.
+inline ChannelLink::Filter edit_frames(channel::MessageType type, std::function<void(Bytes& frame)> edit) {
+  return [type, edit = std::move(edit)](Bytes& chunk) {
+    Bytes out;
+    for (Bytes& f : split_frames(chunk)) {
+      if (f.size() > 1 && f[1] == static_cast<std::uint8_t>(type)) {
+        edit(f);
+      }
+      out.insert(out.end(), f.begin(), f.end());
+    }
+    chunk = std::move(out);
+  };
+}
+
+// The key request an endpoint emitted in `out`; throws (a test failure) if there is none.
+inline const channel::KeyDerivationRequest& key_request_in(const channel::Output& out) {
+  for (const channel::Event& e : out.events) {
+    if (const auto* r = std::get_if<channel::KeyRequestEvent>(&e)) {
+      return r->request;
+    }
+  }
+  throw std::runtime_error("the endpoint emitted no key request");
+}
+
 }  // namespace rped::test
+
+// GoogleTest prints these by name in failure messages.
+namespace rped::channel {
+inline void PrintTo(AlertCode code, std::ostream* os) { *os << alert_name(code); }
+inline void PrintTo(State state, std::ostream* os) { *os << state_name(state); }
+}  // namespace rped::channel

@@ -147,6 +147,44 @@ INSTANTIATE_TEST_SUITE_P(BothSchemes, ChannelInterop, ::testing::Values(Scheme::
                                                                       : std::string("OnePassPassword");
                          });
 
+// The orange key is read only once the HSM has chosen Full Unified.
+TEST(ChannelLazyRpk, PedAsksForTheRpkOnlyForFullUnified) {
+  ChannelWorld world;
+  for (const Scheme scheme : {Scheme::full_unified, Scheme::one_pass_password}) {
+    PedEndpointConfig ped_cfg = world.ped_config(scheme);
+    ped_cfg.rpk_certificate.reset();
+    ped_cfg.rpk_serial = 0;
+    ped_cfg.request_rpk_from_device = true;
+    ped_cfg.allow_password_mode = true;
+    ChannelLink link(world, world.hsm_config(scheme), std::move(ped_cfg));
+    int rpk_reads = 0;
+    link.rpk_source = [&]() -> Result<RpkInfo> {
+      ++rpk_reads;
+      return RpkInfo{world.rpk_cert, world.rpk_serial};
+    };
+    link.run();
+    EXPECT_EQ(link.ped.state(), State::established) << scheme_name(scheme);
+    EXPECT_EQ(rpk_reads, scheme == Scheme::full_unified ? 1 : 0);
+  }
+}
+
+TEST(ChannelLazyRpk, AFailedOrangeKeyReadEndsTheSessionWithDeviceFailure) {
+  ChannelWorld world;
+  PedEndpointConfig ped_cfg = world.ped_config(Scheme::full_unified);
+  ped_cfg.rpk_certificate.reset();
+  ped_cfg.request_rpk_from_device = true;
+  ChannelLink link(world, world.hsm_config(Scheme::full_unified), std::move(ped_cfg));
+  link.rpk_source = []() -> Result<RpkInfo> { return make_error(Errc::invalid_argument, "timeout"); };
+  link.run();
+  const auto ped_closed = ChannelLink::closed(link.ped_events);
+  ASSERT_TRUE(ped_closed.has_value());
+  EXPECT_EQ(ped_closed->code, AlertCode::device_failure);
+  const auto hsm_closed = ChannelLink::closed(link.hsm_events);
+  ASSERT_TRUE(hsm_closed.has_value());
+  EXPECT_EQ(hsm_closed->code, AlertCode::device_failure);
+  EXPECT_TRUE(hsm_closed->by_peer);
+}
+
 TEST(OneTimePassword, IsEightUniformDigits) {
   for (int i = 0; i < 50; ++i) {
     const SecretBytes otp = must(generate_one_time_password());

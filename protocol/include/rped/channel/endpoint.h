@@ -60,10 +60,14 @@ struct HsmEndpointConfig {
 struct PedEndpointConfig {
   // Anchors for the HSM's chain (the manufacturer root).
   std::optional<crypto::TrustStore> manufacturer_roots;
-  // C(2e,2s): the RPK's public half from the orange key. Without it the PED
+  // C(2e,2s): the RPK's public half from the orange key. When absent and
+  // request_rpk_from_device is set, the endpoint asks for it (RpkRequestEvent)
+  // only once the HSM has chosen Full Unified, so the custodian inserts the
+  // orange key only when it is needed; when absent and not requested, the PED
   // side refuses Full Unified.
   std::optional<crypto::Certificate> rpk_certificate;
   std::uint64_t rpk_serial = 0;
+  bool request_rpk_from_device = false;
   // C(1e,1s): only when the custodian chose remote RPV initialization.
   bool allow_password_mode = false;
   std::optional<std::int64_t> verification_time;
@@ -75,6 +79,7 @@ enum class State : std::uint8_t {
   hsm_await_key_share,  // HsmHello sent
   hsm_await_device,     // asked the HSM to derive keys and check tag_U
   ped_await_hello,      // created
+  ped_await_rpk,        // asked the PED for the RPK certificate (orange key)
   ped_await_device,     // asked the PED to derive keys
   ped_await_confirm,    // PedKeyShare sent
   established,
@@ -84,6 +89,14 @@ std::string_view state_name(State state) noexcept;
 
 struct KeyRequestEvent {
   KeyDerivationRequest request;
+};
+// PED side, C(2e,2s): read the RPK serial and certificate from the orange key.
+struct RpkRequestEvent {
+  std::uint64_t hsm_serial;  // the HSM that asks, for the PED's display
+};
+struct RpkInfo {
+  crypto::Certificate certificate;
+  std::uint64_t serial = 0;
 };
 struct EstablishedEvent {
   Scheme scheme;
@@ -102,7 +115,7 @@ struct ClosedEvent {
   bool by_peer;
   std::string detail;  // for logs; never contains secret bytes
 };
-using Event = std::variant<KeyRequestEvent, EstablishedEvent, DataEvent, PongEvent, ClosedEvent>;
+using Event = std::variant<KeyRequestEvent, RpkRequestEvent, EstablishedEvent, DataEvent, PongEvent, ClosedEvent>;
 
 struct Output {
   Bytes send;  // bytes for the peer, in order
@@ -126,6 +139,8 @@ class Endpoint final {
   Output receive(ByteView bytes);
   // The device's answer to the last KeyRequestEvent (the DKM, or why not).
   Output complete_key_request(Result<SecretBytes> dkm);
+  // The PED's answer to an RpkRequestEvent.
+  Output complete_rpk_request(Result<RpkInfo> rpk);
   // Application data; only when established (else invalid_argument).
   Result<Output> send(ByteView payload);
   Result<Output> ping(ByteView payload);
