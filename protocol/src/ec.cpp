@@ -134,19 +134,24 @@ Result<EcPublicKey> EcPublicKey::from_spki_der(ByteView der) {
     ossl::clear_errors();
     return make_error(Errc::invalid_encoding, "public key is not a DER SubjectPublicKeyInfo");
   }
-  if (EVP_PKEY_is_a(key.get(), "EC") != 1) {
+  return from_decoded(key.get());
+}
+
+Result<EcPublicKey> EcPublicKey::from_decoded(const EVP_PKEY* decoded) {
+  EVP_PKEY* key = const_cast<EVP_PKEY*>(decoded);  // OpenSSL's getters take non-const pointers
+  if (EVP_PKEY_is_a(key, "EC") != 1) {
     return make_error(Errc::invalid_public_key, "public key is not an EC key");
   }
   // Only named curves: explicit parameters open the door to invalid-curve keys.
   char encoding[32] = {};
   std::size_t len = 0;
-  if (EVP_PKEY_get_utf8_string_param(key.get(), OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding, &len) != 1 ||
+  if (EVP_PKEY_get_utf8_string_param(key, OSSL_PKEY_PARAM_EC_ENCODING, encoding, sizeof encoding, &len) != 1 ||
       std::strcmp(encoding, OSSL_PKEY_EC_ENCODING_GROUP) != 0) {
     ossl::clear_errors();
     return make_error(Errc::invalid_public_key, "public key uses explicit curve parameters; only named curves are allowed");
   }
   char group_name[64] = {};
-  if (EVP_PKEY_get_group_name(key.get(), group_name, sizeof group_name, &len) != 1) {
+  if (EVP_PKEY_get_group_name(key, group_name, sizeof group_name, &len) != 1) {
     ossl::clear_errors();
     return make_error(Errc::invalid_public_key, "public key has no curve name");
   }
@@ -164,10 +169,11 @@ Result<EcPublicKey> EcPublicKey::from_spki_der(ByteView der) {
                                                     " is not supported; P-521 is required");
   }
   unsigned char point[1 + 2 * 66];
-  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &len) != 1) {
+  if (EVP_PKEY_get_octet_string_param(key, OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &len) != 1) {
     ossl::clear_errors();
     return make_error(Errc::invalid_public_key, "public key point cannot be read");
   }
+  // One full validation, on a key object of our own making.
   return from_uncompressed(curve, ByteView(point, len));
 }
 
@@ -192,6 +198,24 @@ bool operator==(const EcPublicKey& a, const EcPublicKey& b) { return a.curve_ ==
 // ---------------------------------------------------------------------------
 // Key pairs
 
+namespace {
+
+// d*G as an uncompressed point.
+Result<Bytes> public_point_of(Curve curve, const BIGNUM* d) {
+  const EC_GROUP* group = group_of(curve);
+  ossl::BnCtx bn_ctx(BN_CTX_secure_new());
+  std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>> q(group != nullptr ? EC_POINT_new(group) : nullptr);
+  Bytes point(1 + 2 * field_bytes(curve));
+  if (!bn_ctx || !q || EC_POINT_mul(group, q.get(), d, nullptr, nullptr, bn_ctx.get()) != 1 ||
+      EC_POINT_point2oct(group, q.get(), POINT_CONVERSION_UNCOMPRESSED, point.data(), point.size(), bn_ctx.get()) !=
+          point.size()) {
+    return ossl::error(Errc::internal, "cannot compute the public key d*G");
+  }
+  return point;
+}
+
+}  // namespace
+
 Result<EcKeyPair> EcKeyPair::generate(Curve curve) {
   const CurveInfo& ci = curve_info(curve);
   EVP_PKEY* raw = EVP_PKEY_Q_keygen(nullptr, nullptr, "EC", ci.group_name);
@@ -199,17 +223,35 @@ Result<EcKeyPair> EcKeyPair::generate(Curve curve) {
     return ossl::error(Errc::internal, "EC key generation failed");
   }
   EvpPkeyPtr key = share(raw);
-  // FIPS 140-3 IG 10.3.A / SP 800-56A r3 §5.6.2.1.4: pair-wise consistency of a new key pair.
-  ossl::PkeyCtx check(EVP_PKEY_CTX_new_from_pkey(nullptr, key.get(), nullptr));
-  if (!check || EVP_PKEY_pairwise_check(check.get()) != 1) {
-    return ossl::error(Errc::internal, "generated EC key pair fails the pair-wise consistency test");
-  }
-  unsigned char point[1 + 2 * 66];
+  Bytes point(1 + 2 * ci.field_bytes);
   std::size_t len = 0;
-  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, point, sizeof point, &len) != 1) {
-    return ossl::error(Errc::internal, "cannot read generated public key");
+  BIGNUM* d_raw = nullptr;
+  if (EVP_PKEY_get_octet_string_param(key.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size(), &len) != 1 ||
+      len != point.size() || EVP_PKEY_get_bn_param(key.get(), OSSL_PKEY_PARAM_PRIV_KEY, &d_raw) != 1) {
+    return ossl::error(Errc::internal, "cannot read the generated key pair");
   }
-  RPED_TRY_ASSIGN(EcPublicKey pub, EcPublicKey::from_uncompressed(curve, ByteView(point, len)));
+  ossl::SecretBn d(d_raw);
+  // SP 800-56A r3 §5.6.2.1.4 (b) / FIPS 140-3 IG 10.3.A: pair-wise consistency
+  // of the new key pair, by recomputing Q = d*G. The point was made by
+  // OpenSSL's own keygen, so it needs no further public-key validation.
+  RPED_TRY_ASSIGN(const Bytes recomputed, public_point_of(curve, d.get()));
+  if (recomputed != point) {
+    return make_error(Errc::internal, "generated EC key pair fails the pair-wise consistency test");
+  }
+  EVP_PKEY* pub_raw = nullptr;
+  ossl::ParamBld bld(OSSL_PARAM_BLD_new());
+  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, ci.group_name, 0) ||
+      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size())) {
+    return ossl::error(Errc::internal, "cannot build EC public key parameters");
+  }
+  ossl::Params params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &pub_raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    return ossl::error(Errc::internal, "cannot build the generated public key");
+  }
+  EcPublicKey pub(curve, share(pub_raw));
+  pub.point_ = std::move(point);
   return EcKeyPair(std::move(key), std::move(pub));
 }
 
@@ -231,21 +273,14 @@ Result<EcKeyPair> EcKeyPair::from_private(Curve curve, ByteView d) {
     return make_error(Errc::invalid_private_key, "private key is not an integer in [1, n-1]");
   }
   // Q = d*G, encoded uncompressed.
-  ossl::BnCtx bn_ctx(BN_CTX_secure_new());
-  std::unique_ptr<EC_POINT, ossl::Deleter<EC_POINT_free>> q(EC_POINT_new(group));
-  unsigned char point[1 + 2 * 66];
-  std::size_t point_len = 0;
-  if (!bn_ctx || !q || EC_POINT_mul(group, q.get(), scalar.get(), nullptr, nullptr, bn_ctx.get()) != 1 ||
-      (point_len = EC_POINT_point2oct(group, q.get(), POINT_CONVERSION_UNCOMPRESSED, point, sizeof point,
-                                      bn_ctx.get())) == 0) {
-    return ossl::error(Errc::internal, "cannot compute the public key d*G");
-  }
-  RPED_TRY_ASSIGN(EcPublicKey pub, EcPublicKey::from_uncompressed(curve, ByteView(point, point_len)));
+  RPED_TRY_ASSIGN(const Bytes point, public_point_of(curve, scalar.get()));
+  const std::size_t point_len = point.size();
+  RPED_TRY_ASSIGN(EcPublicKey pub, EcPublicKey::from_uncompressed(curve, point));
 
   ossl::ParamBld bld(OSSL_PARAM_BLD_new());
   if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, ci.group_name, 0) ||
       !OSSL_PARAM_BLD_push_BN(bld.get(), OSSL_PKEY_PARAM_PRIV_KEY, scalar.get()) ||
-      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point, point_len)) {
+      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point_len)) {
     return ossl::error(Errc::internal, "cannot build EC key pair parameters");
   }
   ossl::Params params(OSSL_PARAM_BLD_to_param(bld.get()));

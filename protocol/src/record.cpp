@@ -54,16 +54,17 @@ Result<Bytes> RecordSealer::seal(ContentType type, ByteView payload) {
       .serialize(out);
   append_u64_be(out, next_seq_);
   const std::size_t ct_offset = out.size();
-  out.push_back(static_cast<std::uint8_t>(type));
-  out.insert(out.end(), payload.begin(), payload.end());
-  // Encrypt in place: content type || payload.
+  out.resize(kFrameHeaderBytes + body_len);
+  // Encrypt content type || payload straight into the frame.
+  const std::uint8_t content_type = static_cast<std::uint8_t>(type);
   const std::span<std::uint8_t> ct(out.data() + ct_offset, ciphertext_len);
-  RPED_TRY(dek_.apply(record_counter_block(next_seq_), ct, ct));
+  RPED_TRY(dek_.apply(record_counter_block(next_seq_),
+                      {{ByteView(&content_type, 1), ct.first(1)}, {payload, ct.subspan(1)}}));
   // Encrypt-then-MAC over direction || header || seq || ciphertext.
   const std::uint8_t direction = static_cast<std::uint8_t>(sender_);
   RPED_TRY_ASSIGN(const crypto::HmacSha512Tag tag,
                   dmk_.compute({ByteView(&direction, 1), ByteView(out.data(), ct_offset), ByteView(ct)}));
-  out.insert(out.end(), tag.begin(), tag.end());
+  std::copy(tag.begin(), tag.end(), out.begin() + static_cast<std::ptrdiff_t>(ct_offset + ciphertext_len));
   ++next_seq_;
   return out;
 }
@@ -93,14 +94,18 @@ Result<OpenedRecord> RecordOpener::open(ByteView header, ByteView body) {
   if (next_seq_ >= kMaxRecordsPerDirection) {
     return make_error(Errc::invalid_argument, "record sequence numbers are exhausted; the session must end");
   }
-  Bytes plaintext(ciphertext.size());
-  RPED_TRY(dek_.apply(record_counter_block(seq), ciphertext, plaintext));
-  ++next_seq_;
-  const std::uint8_t type = plaintext[0];
+  // Decrypt the content type into a local and the payload straight into the result.
+  std::uint8_t type = 0;
+  OpenedRecord record;
+  record.payload.resize(ciphertext.size() - 1);
+  RPED_TRY(dek_.apply(record_counter_block(seq),
+                      {{ciphertext.first(1), std::span<std::uint8_t>(&type, 1)}, {ciphertext.subspan(1), record.payload}}));
   if (type < static_cast<std::uint8_t>(ContentType::data) || type > static_cast<std::uint8_t>(ContentType::pong)) {
     return make_error(Errc::invalid_encoding, "record content type " + std::to_string(type) + " is unknown");
   }
-  return OpenedRecord{static_cast<ContentType>(type), Bytes(plaintext.begin() + 1, plaintext.end())};
+  ++next_seq_;  // only a record that is accepted whole advances the sequence
+  record.type = static_cast<ContentType>(type);
+  return record;
 }
 
 }  // namespace rped::channel

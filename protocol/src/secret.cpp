@@ -19,6 +19,21 @@ bool constant_time_equal(std::span<const std::uint8_t> a, std::span<const std::u
   return a.empty() || CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+SecretBytes SecretBytes::copy_of(std::span<const std::uint8_t> bytes) {
+  SecretBytes s(bytes.size());
+  std::copy(bytes.begin(), bytes.end(), s.bytes_.begin());
+  return s;
+}
+
+void SecretBytes::append(std::span<const std::uint8_t> more) { bytes_.insert(bytes_.end(), more.begin(), more.end()); }
+
+void SecretBytes::resize(std::size_t n) {
+  if (n < bytes_.size()) {
+    secure_wipe(bytes_.data() + n, bytes_.size() - n);
+  }
+  bytes_.resize(n);
+}
+
 std::ostream& print_redacted(std::ostream& os) { return os << "<redacted>"; }
 
 }  // namespace rped

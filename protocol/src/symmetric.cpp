@@ -53,28 +53,34 @@ Result<Aes256Ctr> Aes256Ctr::create(ByteView key) {
   return Aes256Ctr(std::move(ctx));
 }
 
-Result<void> Aes256Ctr::apply(ByteView counter_block, ByteView in, std::span<std::uint8_t> out) {
+Result<void> Aes256Ctr::apply(ByteView counter_block, std::initializer_list<Part> parts) {
   if (counter_block.size() != kAesBlockBytes) {
     return make_error(Errc::invalid_length,
                       "AES-CTR counter block has " + std::to_string(counter_block.size()) + " bytes; 16 required");
   }
-  if (out.size() != in.size()) {
-    return make_error(Errc::invalid_length, "AES-CTR output buffer length differs from the input length");
+  for (const Part& part : parts) {
+    if (part.out.size() != part.in.size()) {
+      return make_error(Errc::invalid_length, "AES-CTR output buffer length differs from the input length");
+    }
   }
   // A new IV with no key keeps the key schedule and resets the keystream position.
   if (EVP_EncryptInit_ex2(ctx_.get(), nullptr, nullptr, counter_block.data(), nullptr) != 1) {
     return ossl::error(Errc::cipher_failed, "AES-256-CTR counter reset failed");
   }
   // SP 800-38A §B.1: OpenSSL increments the whole 128-bit block as one
-  // big-endian integer, the standard incrementing function.
-  for (std::size_t done = 0; done < in.size();) {
-    const std::size_t slice = std::min(kMaxSlice, in.size() - done);
-    int produced = 0;
-    if (EVP_EncryptUpdate(ctx_.get(), out.data() + done, &produced, in.data() + done, static_cast<int>(slice)) != 1 ||
-        static_cast<std::size_t>(produced) != slice) {
-      return ossl::error(Errc::cipher_failed, "AES-256-CTR failed");
+  // big-endian integer, the standard incrementing function; the keystream
+  // position carries over from one part to the next.
+  for (const Part& part : parts) {
+    for (std::size_t done = 0; done < part.in.size();) {
+      const std::size_t slice = std::min(kMaxSlice, part.in.size() - done);
+      int produced = 0;
+      if (EVP_EncryptUpdate(ctx_.get(), part.out.data() + done, &produced, part.in.data() + done,
+                            static_cast<int>(slice)) != 1 ||
+          static_cast<std::size_t>(produced) != slice) {
+        return ossl::error(Errc::cipher_failed, "AES-256-CTR failed");
+      }
+      done += slice;
     }
-    done += slice;
   }
   return {};
 }
@@ -141,12 +147,12 @@ Result<HmacSha512> HmacSha512::create(ByteView key) {
 }
 
 Result<HmacSha512Tag> HmacSha512::compute(std::initializer_list<ByteView> parts) const {
-  MacCtx ctx(EVP_MAC_CTX_dup(keyed_.get()));
-  if (!ctx) {
-    return ossl::error(Errc::internal, "HMAC context duplication failed");
+  // No key: restart HMAC with the key already set (OpenSSL keeps it).
+  if (EVP_MAC_init(keyed_.get(), nullptr, 0, nullptr) != 1) {
+    return ossl::error(Errc::internal, "HMAC re-initialisation failed");
   }
   HmacSha512Tag tag{};
-  RPED_TRY_ASSIGN(const std::size_t len, mac_parts(ctx.get(), parts, tag));
+  RPED_TRY_ASSIGN(const std::size_t len, mac_parts(keyed_.get(), parts, tag));
   if (len != tag.size()) {
     return make_error(Errc::internal, "HMAC-SHA512 produced a short tag");
   }

@@ -151,14 +151,11 @@ Bytes Certificate::sha256_fingerprint() const {
 }
 
 Result<EcPublicKey> Certificate::ec_public_key() const {
-  unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(X509_get0_pubkey(cert_.get()), &der);
-  if (len <= 0) {
+  const EVP_PKEY* key = X509_get0_pubkey(cert_.get());
+  if (key == nullptr) {
     return ossl::error(Errc::certificate_invalid, "certificate public key cannot be read");
   }
-  const Bytes spki(der, der + len);
-  OPENSSL_free(der);
-  return EcPublicKey::from_spki_der(spki);
+  return EcPublicKey::from_decoded(key);
 }
 
 // ---------------------------------------------------------------------------

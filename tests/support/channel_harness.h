@@ -209,7 +209,8 @@ inline std::size_t count_frames(const std::vector<Bytes>& chunks, channel::Messa
 
 // A ChannelLink filter that hands every frame of `type` (header included) to
 // `edit` and passes the other frames through unchanged.
-inline ChannelLink::Filter edit_frames(channel::MessageType type, std::function<void(Bytes& frame)> edit) {
+inline ChannelLink::Filter edit_frames(channel::MessageType type,
+                                       std::function<void(Bytes& frame)> edit) {
   return [type, edit = std::move(edit)](Bytes& chunk) {
     Bytes out;
     for (Bytes& f : split_frames(chunk)) {

@@ -49,11 +49,7 @@ class SecretBytes final {
   SecretBytes() = default;
   explicit SecretBytes(std::size_t size) : bytes_(size) {}
   // Copies `bytes` in; the caller remains responsible for wiping its own copy.
-  static SecretBytes copy_of(std::span<const std::uint8_t> bytes) {
-    SecretBytes s(bytes.size());
-    std::copy(bytes.begin(), bytes.end(), s.bytes_.begin());
-    return s;
-  }
+  static SecretBytes copy_of(std::span<const std::uint8_t> bytes);
 
   SecretBytes(SecretBytes&&) noexcept = default;
   SecretBytes& operator=(SecretBytes&&) noexcept = default;
@@ -69,13 +65,10 @@ class SecretBytes final {
     secure_wipe(bytes_.data(), bytes_.size());
     bytes_.clear();
   }
-  void append(std::span<const std::uint8_t> more) { bytes_.insert(bytes_.end(), more.begin(), more.end()); }
-  void resize(std::size_t n) {
-    if (n < bytes_.size()) {
-      secure_wipe(bytes_.data() + n, bytes_.size() - n);
-    }
-    bytes_.resize(n);
-  }
+  // The members that grow the vector are out of line (secret.cpp): inlined,
+  // they trip GCC 12's -Wstringop-overflow false positive (GCC PR 106199).
+  void append(std::span<const std::uint8_t> more);
+  void resize(std::size_t n);
 
   // The only access to the bytes. Grep for reveal() to audit secret use.
   std::span<const std::uint8_t> reveal() const noexcept { return bytes_; }

@@ -2,6 +2,9 @@
 // (ENGINEERING.md convention 2). Every read is bounds-checked; a short or
 // over-long input is a decode error naming the field.
 //
+// After a Reader returns an error its position is unspecified: the message is
+// rejected as a whole and the Reader is discarded.
+//
 // Thread-safety: not thread-safe; one Reader/Writer per message.
 #pragma once
 

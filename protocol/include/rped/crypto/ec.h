@@ -55,6 +55,9 @@ class EcPublicKey final {
   static Result<EcPublicKey> from_coordinates(Curve curve, ByteView x, ByteView y);
   // DER SubjectPublicKeyInfo; only named-curve P-521 / P-224 keys are accepted.
   static Result<EcPublicKey> from_spki_der(ByteView der);
+  // A key OpenSSL already decoded (e.g. from a certificate): the same checks
+  // as from_spki_der without re-encoding it.
+  static Result<EcPublicKey> from_decoded(const EVP_PKEY* key);
 
   Curve curve() const noexcept { return curve_; }
   Bytes uncompressed() const;  // 0x04 || X || Y

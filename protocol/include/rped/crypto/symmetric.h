@@ -1,7 +1,8 @@
 // AES-256-CTR, HMAC-SHA-512 and AES key wrap with padding (KWP).
 //
-// Thread-safety: HmacSha512 may be used concurrently (each call duplicates the
-// keyed context); the free functions are pure.
+// Thread-safety: Aes256Ctr and HmacSha512 are used by one thread at a time
+// (each keeps one OpenSSL context and re-initialises it per message); the free
+// functions are pure.
 #pragma once
 
 #include <array>
@@ -43,8 +44,17 @@ struct EvpCipherCtxDeleter {
 // computed once and each call supplies its counter block. Not thread-safe.
 class Aes256Ctr final {
  public:
+  struct Part {
+    ByteView in;
+    std::span<std::uint8_t> out;  // as long as `in`; may alias it
+  };
   static Result<Aes256Ctr> create(ByteView key);
-  Result<void> apply(ByteView counter_block, ByteView in, std::span<std::uint8_t> out);
+  Result<void> apply(ByteView counter_block, ByteView in, std::span<std::uint8_t> out) {
+    return apply(counter_block, {Part{in, out}});
+  }
+  // One keystream from `counter_block` over several buffers in turn, so a
+  // message in pieces needs no copy into one buffer.
+  Result<void> apply(ByteView counter_block, std::initializer_list<Part> parts);
 
  private:
   explicit Aes256Ctr(std::unique_ptr<EVP_CIPHER_CTX, EvpCipherCtxDeleter> ctx) : ctx_(std::move(ctx)) {}
@@ -81,7 +91,9 @@ class HmacSha512 final {
 
  private:
   explicit HmacSha512(std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> ctx) : keyed_(std::move(ctx)) {}
-  std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> keyed_;
+  // Re-initialised (same key, EVP_MAC_init with no key) for every message: a
+  // per-message EVP_MAC_CTX_dup cost more than the MAC of a small record.
+  mutable std::unique_ptr<EVP_MAC_CTX, EvpMacCtxDeleter> keyed_;
 };
 
 // HMAC with any supported hash, over the concatenation of `parts`; for the
