@@ -1,9 +1,9 @@
-// The worked examples of docs/protocol.md §10 are produced by this file from
+// The worked examples of docs/protocol.md §11 are produced by this file from
 // fixed keys and checked against the document, so the specification and the
 // code cannot disagree. To rewrite the document's examples after a deliberate
 // protocol change:  RPED_UPDATE_PROTOCOL_DOC=1 build/tests/rped_tests --gtest_filter='ProtocolDoc.*'
 //
-// Every private value is SHA-512 of a label (docs/protocol.md §10 names them),
+// Every private value is SHA-512 of a label (docs/protocol.md §11 names them),
 // so a reader can recompute everything. The certificates are fixed files in
 // tests/data/worked-example/ (ECDSA signatures are randomised, so they were
 // made once: RPED_REGENERATE_WORKED_EXAMPLE_PKI=1 writes new ones).

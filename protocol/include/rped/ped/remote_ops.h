@@ -1,4 +1,4 @@
-// PED operations carried over the secure channel (docs/protocol.md §11).
+// PED operations carried over the secure channel (docs/protocol.md §10).
 //
 // The HSM side asks for PED operations with the same frames the host uses on
 // USB (docs/ped-device.md), carried one per record. The only difference is the
