@@ -1,0 +1,304 @@
+// The option table of pedclient, the HSM-side daemon that connects the HSM to
+// a PED server and maps PED ids to servers. Luna 7 command-line syntax; see
+// option_table.h for the fields.
+//
+// -admin defaults to 1504 (pedserver's is 1502) so both daemons can run on one
+// host. -winservice is accepted for runbook compatibility; the daemon refuses it
+// on Linux ("Windows only"). Timeout defaults are ours, stated in the help text,
+// and nest like pedserver's: shutdown (10 s) < process shutdown (25 s).
+//
+// Thread-safety: constant data.
+#pragma once
+
+#include <array>
+#include <string_view>
+
+#include "rped/config/option_table.h"
+
+namespace rped::config::pedclient {
+
+inline constexpr std::string_view kDaemonName = "pedclient";
+
+namespace opt {
+inline constexpr std::string_view mode = "mode";
+inline constexpr std::string_view help = kHelpOption;
+inline constexpr std::string_view foreground = "foreground";
+inline constexpr std::string_view configfile = kConfigFileOption;
+inline constexpr std::string_view set = kSetOption;
+inline constexpr std::string_view show = kShowOption;
+inline constexpr std::string_view format = "format";
+inline constexpr std::string_view ignoreidletimeout = "ignoreidletimeout";
+inline constexpr std::string_view locallogger = "locallogger";
+inline constexpr std::string_view winservice = "winservice";
+inline constexpr std::string_view id = "id";
+inline constexpr std::string_view id_ip = "id_ip";
+inline constexpr std::string_view id_port = "id_port";
+inline constexpr std::string_view id_serialnumber = "id_serialnumber";
+inline constexpr std::string_view idletimeout = "idletimeout";
+inline constexpr std::string_view socketreadtimeout = "socketreadtimeout";
+inline constexpr std::string_view socketwritetimeout = "socketwritetimeout";
+inline constexpr std::string_view shutdowntimeout = "shutdowntimeout";
+inline constexpr std::string_view pstartuptimeout = "pstartuptimeout";
+inline constexpr std::string_view pshutdowntimeout = "pshutdowntimeout";
+inline constexpr std::string_view admin = "admin";
+inline constexpr std::string_view eadmin = "eadmin";
+inline constexpr std::string_view logfile = "logfile";
+inline constexpr std::string_view loginfo = "loginfo";
+inline constexpr std::string_view logwarning = "logwarning";
+inline constexpr std::string_view logerror = "logerror";
+inline constexpr std::string_view logtrace = "logtrace";
+inline constexpr std::string_view maxlogfilesize = "maxlogfilesize";
+}  // namespace opt
+
+namespace cmd {
+inline constexpr std::string_view start = "start";
+inline constexpr std::string_view stop = "stop";
+inline constexpr std::string_view show = "show";
+inline constexpr std::string_view config = kConfigCommand;
+inline constexpr std::string_view setid = "setid";
+inline constexpr std::string_view assignid = "assignid";
+inline constexpr std::string_view releaseid = "releaseid";
+inline constexpr std::string_view deleteid = "deleteid";
+inline constexpr std::string_view testid = "testid";
+}  // namespace cmd
+
+namespace table_data {
+inline constexpr std::array<std::string_view, 9> kModeWords{
+    cmd::start,    cmd::stop,      cmd::show,     cmd::config, cmd::setid,
+    cmd::assignid, cmd::releaseid, cmd::deleteid, cmd::testid};
+inline constexpr std::array<std::string_view, 2> kFormatWords{"text", "json"};
+inline constexpr std::array<std::string_view, 1> kModeAliases{"m"};
+inline constexpr std::array<std::string_view, 1> kLogfileAliases{"logfilename"};
+inline constexpr std::array<std::string_view, 1> kStartOnly{cmd::start};
+inline constexpr std::array<std::string_view, 1> kConfigOnly{cmd::config};
+inline constexpr std::array<std::string_view, 1> kSetIdOnly{cmd::setid};
+inline constexpr std::array<std::string_view, 5> kIdCommands{
+    cmd::setid, cmd::assignid, cmd::releaseid, cmd::deleteid, cmd::testid};
+inline constexpr std::array<std::string_view, 4> kIdRequired{cmd::setid, cmd::assignid,
+                                                             cmd::deleteid, cmd::testid};
+inline constexpr std::array<std::string_view, 2> kSerialCommands{cmd::assignid, cmd::releaseid};
+inline constexpr std::array<std::string_view, 1> kSerialRequired{cmd::assignid};
+inline constexpr std::array<std::string_view, 2> kSetOrShow{opt::set, opt::show};
+inline constexpr std::array<std::string_view, 2> kIdOrSerial{opt::id, opt::id_serialnumber};
+
+inline constexpr std::array kOptionSpecs{
+    // --- command selector ---
+    OptionSpec{.name = opt::mode,
+               .aliases = kModeAliases,
+               .kind = OptionKind::enumeration,
+               .allowed = kModeWords,
+               .help = "The command to run (see Commands). A leading bare word works too: "
+                       "pedclient mode start."},
+    // --- per invocation ---
+    OptionSpec{.name = opt::help,
+               .kind = OptionKind::flag,
+               .help = "Print help (for the command, if one is given) and exit."},
+    OptionSpec{.name = opt::foreground,
+               .kind = OptionKind::flag,
+               .help = "Stay in the foreground instead of starting a background process (for "
+                       "systemd and containers).",
+               .commands = kStartOnly},
+    OptionSpec{.name = opt::configfile,
+               .kind = OptionKind::path,
+               .help = "Read the settings from this file instead of {config_file}."},
+    OptionSpec{.name = opt::set,
+               .kind = OptionKind::flag,
+               .help = "Store the settings given on this command line in the config file.",
+               .commands = kConfigOnly},
+    OptionSpec{.name = opt::show,
+               .kind = OptionKind::flag,
+               .help = "Print the effective settings as TOML, with where each value comes from.",
+               .commands = kConfigOnly},
+    OptionSpec{.name = opt::format,
+               .kind = OptionKind::enumeration,
+               .allowed = kFormatWords,
+               .default_value = "text",
+               .help = "Output format of the show and testid commands."},
+    OptionSpec{
+        .name = opt::ignoreidletimeout,
+        .kind = OptionKind::flag,
+        .help = "Keep PED connections open however long they are idle (overrides -idletimeout).",
+        .commands = kStartOnly},
+    OptionSpec{
+        .name = opt::locallogger,
+        .kind = OptionKind::flag,
+        .help = "Write the log directly to -logfile instead of through the audit-log daemon.",
+        .commands = kStartOnly},
+    OptionSpec{
+        .name = opt::winservice,
+        .kind = OptionKind::flag,
+        .help =
+            "Windows only: run as a Windows service. Accepted for compatibility; refused on Linux.",
+        .commands = kStartOnly},
+    OptionSpec{.name = opt::id,
+               .kind = OptionKind::integer,
+               .min = 0,
+               .max = 65534,
+               .value_name = "id",
+               .help = "The PED id.",
+               .commands = kIdCommands,
+               .required_in = kIdRequired},
+    OptionSpec{.name = opt::id_ip,
+               .kind = OptionKind::host,
+               .help = "Address of the PED server that serves this PED id (IPv4 or IPv6 literal, "
+                       "or host name).",
+               .commands = kSetIdOnly,
+               .required_in = kSetIdOnly},
+    OptionSpec{.name = opt::id_port,
+               .kind = OptionKind::port,
+               .default_value = "1503",
+               .help = "TCP port of that PED server.",
+               .commands = kSetIdOnly},
+    OptionSpec{.name = opt::id_serialnumber,
+               .kind = OptionKind::string,
+               .value_name = "serial",
+               .help = "Serial number of the HSM.",
+               .commands = kSerialCommands,
+               .required_in = kSerialRequired},
+    // --- settings: command line or config file ---
+    OptionSpec{.name = opt::idletimeout,
+               .kind = OptionKind::integer,
+               .min = 1,
+               .max = 86400,
+               .unit = "seconds",
+               .default_value = "1800",
+               .help = "Close a PED connection after this long without traffic.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::socketreadtimeout,
+               .kind = OptionKind::integer,
+               .min = 1,
+               .max = 3600,
+               .unit = "seconds",
+               .default_value = "10",
+               .help = "Fail a network read that makes no progress for this long.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::socketwritetimeout,
+               .kind = OptionKind::integer,
+               .min = 1,
+               .max = 3600,
+               .unit = "seconds",
+               .default_value = "10",
+               .help = "Fail a network write that makes no progress for this long.",
+               .storage = Storage::config_file},
+    OptionSpec{
+        .name = opt::shutdowntimeout,
+        .kind = OptionKind::integer,
+        .min = 1,
+        .max = 600,
+        .unit = "seconds",
+        .default_value = "10",
+        .help = "At shutdown, time allowed for open connections to close before they are cut.",
+        .storage = Storage::config_file},
+    OptionSpec{
+        .name = opt::pstartuptimeout,
+        .kind = OptionKind::integer,
+        .min = 1,
+        .max = 600,
+        .unit = "seconds",
+        .default_value = "10",
+        .help = "-mode start: time to wait for the background process to report that it is ready.",
+        .storage = Storage::config_file},
+    OptionSpec{.name = opt::pshutdowntimeout,
+               .kind = OptionKind::integer,
+               .min = 1,
+               .max = 600,
+               .unit = "seconds",
+               .default_value = "25",
+               .help = "-mode stop: time to wait for the background process to exit.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::admin,
+               .kind = OptionKind::port,
+               .default_value = "1504",
+               .help = "TCP port of the administration interface, through which stop, show and the "
+                       "id commands reach "
+                       "the running client.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::eadmin,
+               .kind = OptionKind::boolean,
+               .default_value = "0",
+               .help = "1: the administration port listens on external interfaces; 0: on the "
+                       "loopback interface only.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::logfile,
+               .aliases = kLogfileAliases,
+               .kind = OptionKind::path,
+               .default_value = "{log_dir}/pedclient.log",
+               .help = "Log file; its directory must be writable by the user running the client.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::loginfo,
+               .kind = OptionKind::boolean,
+               .default_value = "1",
+               .help = "Log informational messages.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::logwarning,
+               .kind = OptionKind::boolean,
+               .default_value = "1",
+               .help = "Log warnings.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::logerror,
+               .kind = OptionKind::boolean,
+               .default_value = "1",
+               .help = "Log errors.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::logtrace,
+               .kind = OptionKind::boolean,
+               .default_value = "0",
+               .help = "Log trace messages (verbose; for troubleshooting).",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::maxlogfilesize,
+               .kind = OptionKind::integer,
+               .min = 16,
+               .max = 1048576,
+               .unit = "KB",
+               .default_value = "4096",
+               .help = "Rotate the log file when it reaches this size.",
+               .storage = Storage::config_file},
+};
+
+inline constexpr std::array kCommands{
+    CommandSpec{
+        .id = cmd::start,
+        .selector = opt::mode,
+        .summary =
+            "Start the PED client: serve the HSM's requests for PEDs through the PED servers."},
+    CommandSpec{.id = cmd::stop, .selector = opt::mode, .summary = "Stop the running PED client."},
+    CommandSpec{.id = cmd::show,
+                .selector = opt::mode,
+                .summary = "Show the running client's status, PED ids and connections."},
+    CommandSpec{
+        .id = cmd::config,
+        .selector = opt::mode,
+        .summary =
+            "Print (-show) or change (-set) the settings stored in {config_file} (or -configfile).",
+        .one_of = kSetOrShow},
+    CommandSpec{.id = cmd::setid,
+                .selector = opt::mode,
+                .summary = "Map PED id -id to the PED server at -id_ip and -id_port."},
+    CommandSpec{.id = cmd::assignid,
+                .selector = opt::mode,
+                .summary = "Assign PED id -id to the HSM with serial number -id_serialnumber."},
+    CommandSpec{
+        .id = cmd::releaseid,
+        .selector = opt::mode,
+        .summary = "Release the PED id assigned to an HSM, named by -id or by -id_serialnumber.",
+        .one_of = kIdOrSerial},
+    CommandSpec{
+        .id = cmd::deleteid, .selector = opt::mode, .summary = "Delete the mapping of PED id -id."},
+    CommandSpec{.id = cmd::testid,
+                .selector = opt::mode,
+                .summary = "Test the connection to the PED server of PED id -id."},
+};
+}  // namespace table_data
+
+inline constexpr DaemonOptions kOptions{
+    .daemon = kDaemonName,
+    .description =
+        "the Remote PED client. It runs next to the HSM and connects the HSM's PED requests to "
+        "the PED server that holds the PED.",
+    .options = table_data::kOptionSpecs,
+    .commands = table_data::kCommands,
+};
+
+static_assert(first_table_defect(kOptions).empty(), "pedclient option table is malformed");
+
+}  // namespace rped::config::pedclient
