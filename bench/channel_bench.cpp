@@ -37,7 +37,7 @@
 #include <variant>
 #include <vector>
 
-#include "channel_world.h"
+#include "support/channel_harness.h"
 #include "ratio_report.h"
 #include "rped/channel/endpoint.h"
 #include "rped/channel/key_schedule.h"
@@ -52,8 +52,8 @@ namespace {
 
 using rped::Bytes;
 using rped::ByteView;
-using rped::bench::ChannelWorld;
-using rped::bench::must;
+using rped::test::ChannelWorld;
+using rped::test::must;
 namespace channel = rped::channel;
 namespace crypto = rped::crypto;
 
@@ -111,7 +111,7 @@ bool handshake(const ChannelWorld& w, const channel::Scheme scheme,
   }
   // The HSM: Zs (or Z) with its static key, DKM, and the check of tag_U.
   channel::Output confirm = hsm->complete_key_request(
-      channel::derive_dkm(*hsm_request, &w.hsm_static_key, supp_priv_info));
+      channel::derive_dkm(*hsm_request, &w.pki.ecdh_key, supp_priv_info));
   const channel::Output done = ped->receive(confirm.send);
   benchmark::DoNotOptimize(done.events.data());
   return hsm->state() == channel::State::established && ped->state() == channel::State::established;
@@ -325,12 +325,12 @@ const Fixture& fixture() {
   static const Fixture f = [] {
     const ChannelWorld& w = world();
     Fixture out;
-    out.hsm_static = w.hsm_static_key.native();
+    out.hsm_static = w.pki.ecdh_key.native();
     out.rpk_static = w.rpk_key.native();
-    out.root = parse_certificate(w.root.der());
-    out.hoc = parse_certificate(w.hoc.der());
-    out.hsm_cert_der = w.hsm_cert.der();
-    out.hoc_der = w.hoc.der();
+    out.root = parse_certificate(w.pki.root.der());
+    out.hoc = parse_certificate(w.pki.hoc.der());
+    out.hsm_cert_der = w.pki.ecdh_cert.der();
+    out.hoc_der = w.pki.hoc.der();
     out.rpk_cert_der = w.rpk_cert.der();
     out.id_u_full = channel::party_id_u(w.rpk_serial);
     out.id_u_one_pass = channel::party_id_u(0);
@@ -791,7 +791,7 @@ void BM_Raw_PeerPoint(benchmark::State& state) {
 
 // A parsed certificate's subject key to a fully validated key.
 void BM_Ours_CertStaticKey(benchmark::State& state) {
-  const crypto::Certificate cert = must(crypto::Certificate::from_der(world().hsm_cert.der()));
+  const crypto::Certificate cert = must(crypto::Certificate::from_der(world().pki.ecdh_cert.der()));
   for (auto _ : state) {
     auto key = cert.ec_public_key();
     if (!key.ok()) {
@@ -802,7 +802,7 @@ void BM_Ours_CertStaticKey(benchmark::State& state) {
   }
 }
 void BM_Raw_CertStaticKey(benchmark::State& state) {
-  const raw::X509Ptr cert = raw::parse_certificate(world().hsm_cert.der());
+  const raw::X509Ptr cert = raw::parse_certificate(world().pki.ecdh_cert.der());
   for (auto _ : state) {
     if (!cert || !raw::public_check(X509_get0_pubkey(cert.get()))) {
       state.SkipWithError("public check failed");
@@ -814,9 +814,9 @@ void BM_Raw_CertStaticKey(benchmark::State& state) {
 // The PED's check of the HSM chain (static-key certificate and HOC, parsed).
 void BM_Ours_HsmChainVerify(benchmark::State& state) {
   const ChannelWorld& w = world();
-  const crypto::Certificate leaf = must(crypto::Certificate::from_der(w.hsm_cert.der()));
+  const crypto::Certificate leaf = must(crypto::Certificate::from_der(w.pki.ecdh_cert.der()));
   const std::vector<crypto::Certificate> intermediates{
-      must(crypto::Certificate::from_der(w.hoc.der()))};
+      must(crypto::Certificate::from_der(w.pki.hoc.der()))};
   for (auto _ : state) {
     if (!w.manufacturer_roots.verify(leaf, intermediates).ok()) {
       state.SkipWithError("chain does not verify");
@@ -842,7 +842,7 @@ void BM_Ours_RpkCertVerify(benchmark::State& state) {
   const ChannelWorld& w = world();
   const crypto::Certificate rpk = must(crypto::Certificate::from_der(w.rpk_cert.der()));
   for (auto _ : state) {
-    auto store = crypto::TrustStore::from_issuer(w.hoc);
+    auto store = crypto::TrustStore::from_issuer(w.pki.hoc);
     if (!store.ok() || !store->verify(rpk, {}).ok()) {
       state.SkipWithError("RPK certificate does not verify");
       break;
@@ -864,7 +864,7 @@ void BM_Raw_RpkCertVerify(benchmark::State& state) {
 void BM_Ours_Ecdh(benchmark::State& state) {
   const ChannelWorld& w = world();
   for (auto _ : state) {
-    auto z = w.hsm_static_key.ecdh(w.rpk_key.public_key());
+    auto z = w.pki.ecdh_key.ecdh(w.rpk_key.public_key());
     if (!z.ok()) {
       state.SkipWithError("ecdh failed");
       break;
@@ -876,7 +876,7 @@ void BM_Raw_Ecdh(benchmark::State& state) {
   const ChannelWorld& w = world();
   for (auto _ : state) {
     raw::Field z{};
-    if (!raw::derive(w.hsm_static_key.native(), w.rpk_key.public_key().native(), z)) {
+    if (!raw::derive(w.pki.ecdh_key.native(), w.rpk_key.public_key().native(), z)) {
       state.SkipWithError("derive failed");
       break;
     }

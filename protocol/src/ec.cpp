@@ -38,6 +38,25 @@ const EC_GROUP* group_of(Curve curve) noexcept {
 
 EvpPkeyPtr share(EVP_PKEY* key) { return EvpPkeyPtr(key, EvpPkeyDeleter{}); }
 
+// An OpenSSL public key from an uncompressed point; decoding the point checks
+// the curve equation. Errors are reported by the caller.
+EvpPkeyPtr import_public_point(const CurveInfo& ci, ByteView point) {
+  ossl::ParamBld bld(OSSL_PARAM_BLD_new());
+  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, ci.group_name, 0) ||
+      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size())) {
+    return nullptr;
+  }
+  ossl::Params params(OSSL_PARAM_BLD_to_param(bld.get()));
+  ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
+  EVP_PKEY* raw = nullptr;
+  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
+      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
+    ossl::clear_errors();
+    return nullptr;
+  }
+  return share(raw);
+}
+
 // True when the big-endian `value` is < `bound`.
 bool less_than(ByteView value, const BIGNUM* bound) {
   ossl::Bn v(BN_bin2bn(value.data(), static_cast<int>(value.size()), nullptr));
@@ -83,21 +102,10 @@ Result<EcPublicKey> EcPublicKey::from_uncompressed(Curve curve, ByteView point) 
     return make_error(Errc::invalid_public_key, "public key coordinate is not in [0, p-1]");
   }
 
-  ossl::ParamBld bld(OSSL_PARAM_BLD_new());
-  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, ci.group_name, 0) ||
-      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size())) {
-    return ossl::error(Errc::internal, "cannot build EC public key parameters");
-  }
-  ossl::Params params(OSSL_PARAM_BLD_to_param(bld.get()));
-  ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  EVP_PKEY* raw = nullptr;
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    // Decoding the point checks the curve equation (step 3).
-    ossl::clear_errors();
+  EvpPkeyPtr key = import_public_point(ci, point);
+  if (!key) {
     return make_error(Errc::invalid_public_key, std::string("public key is not a point on ") + ci.group_name);
   }
-  EvpPkeyPtr key = share(raw);
 
   // SP 800-56A r3 §5.6.2.3.3: full validation — not the identity element (1),
   // coordinates in range (2), on the curve (3), and n*Q = O (4). OpenSSL's
@@ -181,17 +189,7 @@ Bytes EcPublicKey::uncompressed() const { return point_; }
 
 Bytes EcPublicKey::xy() const { return Bytes(point_.begin() + 1, point_.end()); }
 
-Bytes EcPublicKey::spki_der() const {
-  unsigned char* der = nullptr;
-  const int len = i2d_PUBKEY(key_.get(), &der);
-  if (len <= 0) {
-    ossl::clear_errors();
-    return {};
-  }
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
-  return out;
-}
+Bytes EcPublicKey::spki_der() const { return ossl::to_der(i2d_PUBKEY, key_.get()); }
 
 bool operator==(const EcPublicKey& a, const EcPublicKey& b) { return a.curve_ == b.curve_ && a.point_ == b.point_; }
 
@@ -238,19 +236,11 @@ Result<EcKeyPair> EcKeyPair::generate(Curve curve) {
   if (recomputed != point) {
     return make_error(Errc::internal, "generated EC key pair fails the pair-wise consistency test");
   }
-  EVP_PKEY* pub_raw = nullptr;
-  ossl::ParamBld bld(OSSL_PARAM_BLD_new());
-  if (!bld || !OSSL_PARAM_BLD_push_utf8_string(bld.get(), OSSL_PKEY_PARAM_GROUP_NAME, ci.group_name, 0) ||
-      !OSSL_PARAM_BLD_push_octet_string(bld.get(), OSSL_PKEY_PARAM_PUB_KEY, point.data(), point.size())) {
-    return ossl::error(Errc::internal, "cannot build EC public key parameters");
+  EvpPkeyPtr pub_key = import_public_point(ci, point);
+  if (!pub_key) {
+    return make_error(Errc::internal, "cannot build the generated public key");
   }
-  ossl::Params params(OSSL_PARAM_BLD_to_param(bld.get()));
-  ossl::PkeyCtx ctx(EVP_PKEY_CTX_new_from_name(nullptr, "EC", nullptr));
-  if (!params || !ctx || EVP_PKEY_fromdata_init(ctx.get()) != 1 ||
-      EVP_PKEY_fromdata(ctx.get(), &pub_raw, EVP_PKEY_PUBLIC_KEY, params.get()) != 1) {
-    return ossl::error(Errc::internal, "cannot build the generated public key");
-  }
-  EcPublicKey pub(curve, share(pub_raw));
+  EcPublicKey pub(curve, std::move(pub_key));
   pub.point_ = std::move(point);
   return EcKeyPair(std::move(key), std::move(pub));
 }
@@ -386,13 +376,10 @@ Result<void> ecdsa_verify_sha512_p1363(const EcPublicKey& key, ByteView message,
     BN_free(s);
     return ossl::error(Errc::internal, "cannot convert P1363 signature");
   }
-  unsigned char* der = nullptr;
-  const int der_len = i2d_ECDSA_SIG(sig.get(), &der);
-  if (der_len <= 0) {
-    return ossl::error(Errc::internal, "cannot convert P1363 signature");
+  const Bytes der_sig = ossl::to_der(i2d_ECDSA_SIG, sig.get());
+  if (der_sig.empty()) {
+    return make_error(Errc::internal, "cannot convert P1363 signature");
   }
-  Bytes der_sig(der, der + der_len);
-  OPENSSL_free(der);
   return ecdsa_verify_sha512_der(key, message, der_sig);
 }
 

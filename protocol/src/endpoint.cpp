@@ -489,6 +489,25 @@ struct Endpoint::Impl {
 
   // --- both -------------------------------------------------------------------
 
+  // A locally originated record (data or ping). A payload that is too long is
+  // the caller's error; running out of sequence numbers ends the session.
+  Result<Output> seal_outgoing(ContentType type, ByteView payload) {
+    if (state != State::established) {
+      return make_error(Errc::invalid_argument, "cannot send: the channel is not established");
+    }
+    Output out;
+    auto sealed = sealer->seal(type, payload);
+    if (!sealed.ok()) {
+      if (sealed.error().code == Errc::invalid_length) {
+        return std::move(sealed).error();
+      }
+      fail(failure(AlertCode::sequence_exhausted, sealed.error()), out);
+      return out;
+    }
+    out.send = std::move(sealed).value();
+    return out;
+  }
+
   std::optional<Failure> establish(Side self, Output& out) {
     const DirectionKeys& outgoing = self == Side::ped ? keys->ped_to_hsm : keys->hsm_to_ped;
     const DirectionKeys& incoming = self == Side::ped ? keys->hsm_to_ped : keys->ped_to_hsm;
@@ -644,41 +663,9 @@ Output Endpoint::complete_rpk_request(Result<RpkInfo> rpk) {
   return out;
 }
 
-Result<Output> Endpoint::send(ByteView payload) {
-  Impl& m = *impl_;
-  if (m.state != State::established) {
-    return make_error(Errc::invalid_argument, "cannot send: the channel is not established");
-  }
-  Output out;
-  auto sealed = m.sealer->seal(ContentType::data, payload);
-  if (!sealed.ok()) {
-    if (sealed.error().code == Errc::invalid_length) {
-      return std::move(sealed).error();
-    }
-    m.fail(failure(AlertCode::sequence_exhausted, sealed.error()), out);
-    return out;
-  }
-  out.send = std::move(sealed).value();
-  return out;
-}
+Result<Output> Endpoint::send(ByteView payload) { return impl_->seal_outgoing(ContentType::data, payload); }
 
-Result<Output> Endpoint::ping(ByteView payload) {
-  Impl& m = *impl_;
-  if (m.state != State::established) {
-    return make_error(Errc::invalid_argument, "cannot ping: the channel is not established");
-  }
-  Output out;
-  auto sealed = m.sealer->seal(ContentType::ping, payload);
-  if (!sealed.ok()) {
-    if (sealed.error().code == Errc::invalid_length) {
-      return std::move(sealed).error();
-    }
-    m.fail(failure(AlertCode::sequence_exhausted, sealed.error()), out);
-    return out;
-  }
-  out.send = std::move(sealed).value();
-  return out;
-}
+Result<Output> Endpoint::ping(ByteView payload) { return impl_->seal_outgoing(ContentType::ping, payload); }
 
 Output Endpoint::close(AlertCode code, std::string detail) {
   Output out;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <openssl/bn.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/kdf.h>
 #include <openssl/param_build.h>
@@ -13,6 +14,7 @@
 #include <string>
 #include <string_view>
 
+#include "rped/bytes.h"
 #include "rped/result.h"
 
 namespace rped::ossl {
@@ -35,6 +37,20 @@ using Bn = std::unique_ptr<BIGNUM, Deleter<BN_free>>;
 using SecretBn = std::unique_ptr<BIGNUM, Deleter<BN_clear_free>>;
 using BnCtx = std::unique_ptr<BN_CTX, Deleter<BN_CTX_free>>;
 using Pkey = std::unique_ptr<EVP_PKEY, Deleter<EVP_PKEY_free>>;
+
+// DER of an OpenSSL object through its i2d_* function; empty on failure.
+template <typename T, typename I2d>
+Bytes to_der(I2d i2d, T* object) {
+  unsigned char* der = nullptr;
+  const int len = i2d(object, &der);
+  if (len <= 0) {
+    ERR_clear_error();
+    return {};
+  }
+  Bytes out(der, der + len);
+  OPENSSL_free(der);
+  return out;
+}
 
 // Drains OpenSSL's thread-local error queue into "what: reason".
 Error error(Errc code, std::string_view what);

@@ -73,17 +73,7 @@ Result<std::vector<Certificate>> Certificate::from_pem(std::string_view pem) {
   }
 }
 
-Bytes Certificate::der() const {
-  unsigned char* der = nullptr;
-  const int len = i2d_X509(cert_.get(), &der);
-  if (len <= 0) {
-    ossl::clear_errors();
-    return {};
-  }
-  Bytes out(der, der + len);
-  OPENSSL_free(der);
-  return out;
-}
+Bytes Certificate::der() const { return ossl::to_der(i2d_X509, cert_.get()); }
 
 std::string Certificate::pem() const {
   Bio bio(BIO_new(BIO_s_mem()));

@@ -19,7 +19,7 @@
 
 #include "rped/channel/endpoint.h"
 #include "support/pki.h"
-#include "support/result_assertions.h"
+#include "support/must.h"
 
 namespace rped::test {
 
@@ -31,6 +31,13 @@ struct ChannelWorld {
   crypto::Certificate rpk_cert = issue_rpk(pki, rpk_key.public_key(), rpk_serial);
   SecretBytes rpv = must(crypto::random_secret(channel::kRpvBytes));
   SecretBytes password = SecretBytes::copy_of(bytes_of("31415926"));
+  // Built once, as a daemon would at start-up.
+  crypto::TrustStore manufacturer_roots = must(crypto::TrustStore::from_anchors(std::span(&pki.root, 1)));
+
+  // The secret each device mixes in as SuppPrivInfo.
+  ByteView supp_priv_info(channel::Scheme scheme) const {
+    return scheme == channel::Scheme::full_unified ? rpv.reveal() : password.reveal();
+  }
 
   channel::HsmEndpointConfig hsm_config(channel::Scheme scheme) const {
     channel::HsmEndpointConfig c;
@@ -41,7 +48,7 @@ struct ChannelWorld {
   }
   channel::PedEndpointConfig ped_config(channel::Scheme scheme) const {
     channel::PedEndpointConfig c;
-    c.manufacturer_roots = must(crypto::TrustStore::from_anchors(std::span(&pki.root, 1)));
+    c.manufacturer_roots = manufacturer_roots;
     if (scheme == channel::Scheme::full_unified) {
       c.rpk_certificate = rpk_cert;
       c.rpk_serial = rpk_serial;
@@ -72,13 +79,11 @@ struct ChannelLink {
   ChannelLink(const ChannelWorld& world, channel::HsmEndpointConfig hsm_cfg, channel::PedEndpointConfig ped_cfg)
       : hsm(must(channel::Endpoint::hsm(std::move(hsm_cfg)))), ped(must(channel::Endpoint::ped(std::move(ped_cfg)))) {
     hsm_device = [&world](const channel::KeyDerivationRequest& r) {
-      const bool fu = r.transcript.scheme == channel::Scheme::full_unified;
-      return hsm_device_answer(world, r, fu ? world.rpv.reveal() : world.password.reveal());
+      return hsm_device_answer(world, r, world.supp_priv_info(r.transcript.scheme));
     };
     rpk_source = [&world]() -> Result<channel::RpkInfo> { return channel::RpkInfo{world.rpk_cert, world.rpk_serial}; };
     ped_device = [&world](const channel::KeyDerivationRequest& r) {
-      const bool fu = r.transcript.scheme == channel::Scheme::full_unified;
-      return ped_device_answer(world, r, fu ? world.rpv.reveal() : world.password.reveal());
+      return ped_device_answer(world, r, world.supp_priv_info(r.transcript.scheme));
     };
   }
 

@@ -33,7 +33,7 @@
 
 #include "rped/crypto/ec.h"
 #include "rped/crypto/x509.h"
-#include "support/result_assertions.h"
+#include "support/must.h"
 
 namespace rped::test {
 

@@ -15,12 +15,9 @@
 
 #include "rped/bytes.h"
 #include "rped/result.h"
+#include "support/must.h"
 
 namespace rped::test {
-
-inline std::string describe(const Error& error) {
-  return std::string(errc_name(error.code)) + " (" + error.message + ")";
-}
 
 template <typename T>
 ::testing::AssertionResult is_ok(const Result<T>& result) {
@@ -40,24 +37,6 @@ template <typename T>
            << "failed with " << describe(result.error()) << "; expected " << errc_name(expected);
   }
   return ::testing::AssertionSuccess() << describe(result.error());
-}
-
-// The value of a Result that the test's setup relies on; a failure throws, which
-// GoogleTest reports as a failure of the current test (never reads a missing value).
-template <typename T>
-T must(Result<T> result) {
-  if (!result.ok()) {
-    throw std::runtime_error("setup step failed: " + describe(result.error()));
-  }
-  return std::move(result).value();
-}
-
-inline Bytes hex(std::string_view text) {
-  return must(from_hex(text));
-}
-
-inline Bytes bytes_of(std::string_view text) {
-  return Bytes(text.begin(), text.end());
 }
 
 }  // namespace rped::test

@@ -4,6 +4,7 @@
 
 #include "rped/channel/endpoint.h"
 #include "support/channel_harness.h"
+#include "support/result_assertions.h"
 
 namespace rped::channel {
 namespace {

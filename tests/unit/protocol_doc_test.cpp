@@ -17,6 +17,7 @@
 #include "rped/channel/endpoint.h"
 #include "rped/kas.h"
 #include "support/channel_harness.h"
+#include "support/result_assertions.h"
 
 namespace rped::channel {
 namespace {
