@@ -73,6 +73,7 @@ struct Endpoint::Impl {
   std::uint64_t rpk_serial = 0;
   std::optional<SessionKeys> keys;
   bool mac_key_live = false;
+  bool peer_proven = false;  // the peer has shown it holds the session keys
   std::optional<RecordSealer> sealer;
   std::optional<RecordOpener> opener;
 
@@ -156,9 +157,17 @@ struct Endpoint::Impl {
   }
 
   void dispatch(const FrameHeader& header, ByteView header_bytes, ByteView body, Output& out) {
-    // An Alert ends the session in every open state. It is unauthenticated
-    // and can only end a session, which an on-path attacker can do anyway.
+    // A clear Alert is unauthenticated. Until the peer has proven it holds the
+    // session keys it is how the peer reports a failure (the PED's tag_V check
+    // fails after the HSM is already established), so it ends the session with
+    // its code. Once the peer has proven its keys, its failures arrive sealed:
+    // a clear Alert then is somebody else's, and its code is not believed.
     if (header.type == static_cast<std::uint8_t>(MessageType::alert)) {
+      if (peer_proven) {
+        fail({AlertCode::unexpected_message, "a clear Alert after the peer proved its keys; its code is not believed"},
+             out);
+        return;
+      }
       auto alert = Alert::parse(body);
       if (!alert.ok()) {
         fail(failure(AlertCode::decode_error, alert.error()), out);
@@ -292,6 +301,11 @@ struct Endpoint::Impl {
     auto key = cert->ec_public_key();
     if (!key.ok() || key->curve() != crypto::Curve::p521) {
       return Failure{AlertCode::bad_certificate, "RPK certificate key is not a valid P-521 key"};
+    }
+    // The HOC also issued this HSM's own static-key certificate (keyAgreement,
+    // serialNumber); it must never pass as an RPK.
+    if (auto own = cfg.certificate_chain.front().ec_public_key(); own.ok() && own.value() == key.value()) {
+      return Failure{AlertCode::bad_certificate, "the RPK certificate carries this HSM's own static key"};
     }
     peer_subject = cert->subject();
     rpk_static_key = std::move(key).value();
@@ -484,6 +498,7 @@ struct Endpoint::Impl {
     if (!verified.ok()) {
       return Failure{AlertCode::authentication_failed, "the HSM's key-confirmation tag does not verify"};
     }
+    peer_proven = true;  // tag_V verified: the HSM holds the keys
     return establish(Side::ped, out);
   }
 
@@ -541,6 +556,7 @@ struct Endpoint::Impl {
       }
     }
     OpenedRecord record = std::move(opened).value();
+    peer_proven = true;  // a record that opens proves the peer holds the session keys
     switch (record.type) {
       case ContentType::data: out.events.emplace_back(DataEvent{std::move(record.payload)}); return std::nullopt;
       case ContentType::ping: {
@@ -712,6 +728,9 @@ Result<OneTimePasswordGuard> OneTimePasswordGuard::create(SecretBytes password, 
 
 Result<SecretBytes> OneTimePasswordGuard::derive(const KeyDerivationRequest& request,
                                                  const crypto::EcKeyPair& hsm_static) {
+  if (used_) {
+    return make_error(Errc::mac_mismatch, "the one-time password has already opened a session");
+  }
   if (exhausted()) {
     return make_error(Errc::mac_mismatch, "the one-time password is used up after " + std::to_string(failed_) +
                                               " failed attempts");
@@ -720,7 +739,11 @@ Result<SecretBytes> OneTimePasswordGuard::derive(const KeyDerivationRequest& req
     return make_error(Errc::invalid_argument, "the one-time password answers only HSM-side C(1e,1s) requests");
   }
   auto dkm = derive_dkm(request, &hsm_static, password_.reveal());
-  if (!dkm.ok() && dkm.error().code == Errc::mac_mismatch) {
+  if (dkm.ok()) {
+    // One-time: the password has opened its session and opens no other.
+    password_.clear();
+    used_ = true;
+  } else if (dkm.error().code == Errc::mac_mismatch) {
     ++failed_;
     if (exhausted()) {
       password_.clear();  // nothing left to guess against

@@ -629,7 +629,48 @@ TEST(ChannelPasswordGuard, AcceptsTheRightPasswordWhileAttemptsRemain) {
   }
   run_password_session(guard, world().password.clone(), std::nullopt);
   EXPECT_EQ(guard->failed_attempts(), kMaxAttempts - 1);
-  EXPECT_FALSE(guard->exhausted());
+  // One-time: having opened its session, the password opens no other.
+  EXPECT_TRUE(guard->used());
+  EXPECT_TRUE(guard->exhausted());
+  run_password_session(guard, world().password.clone(), AlertCode::authentication_failed);
+}
+
+// A clear Alert after the peer proved its keys is not believed: the session
+// ends, but as unexpected_message, not with the forged code.
+TEST(ChannelAlerts, AClearAlertAfterThePeerProvedItsKeysIsNotBelieved) {
+  for (const Side victim : {Side::ped, Side::hsm}) {
+    ChannelLink link(world(), Scheme::full_unified);
+    link.run();
+    // The HSM has seen proof once a PED record opened.
+    link.pump({}, must(link.ped.send(test::bytes_of("proof"))));
+    Endpoint& target = victim == Side::ped ? link.ped : link.hsm;
+    const Output out = target.receive(frame(MessageType::alert, Alert{AlertCode::authentication_failed}.serialize()));
+    std::optional<ClosedEvent> closed;
+    for (const Event& e : out.events) {
+      if (const auto* c = std::get_if<ClosedEvent>(&e)) {
+        closed = *c;
+      }
+    }
+    ASSERT_TRUE(closed.has_value());
+    EXPECT_EQ(closed->code, AlertCode::unexpected_message);
+    EXPECT_FALSE(closed->by_peer);
+    EXPECT_FALSE(target.holds_key_material());
+  }
+}
+
+// The HOC certifies both the HSM's static key and every RPK; the HSM's own
+// certificate never passes as an RPK.
+TEST(ChannelRpk, TheHsmsOwnStaticCertificateIsNotAnRpk) {
+  const test::ChannelWorld& w = world();
+  PedEndpointConfig ped_cfg = w.ped_config(Scheme::full_unified);
+  ped_cfg.rpk_certificate = w.pki.ecdh_cert;
+  ped_cfg.rpk_serial = w.hsm_serial;  // its serialNumber
+  ChannelLink link(w, w.hsm_config(Scheme::full_unified), std::move(ped_cfg));
+  link.run();
+  const auto closed = ChannelLink::closed(link.hsm_events);
+  ASSERT_TRUE(closed.has_value());
+  EXPECT_EQ(closed->code, AlertCode::bad_certificate);
+  EXPECT_NE(closed->detail.find("own static key"), std::string::npos) << closed->detail;
 }
 
 // --- clear Alerts injected before establishment ------------------------------

@@ -166,13 +166,15 @@ class Endpoint final {
 
 // The device-side guard for one-time passwords (C(1e,1s)): answers key
 // requests with the password and refuses every request once `max_attempts`
-// tags have failed, so an online attacker gets only that many guesses.
+// tags have failed, so an online attacker gets only that many guesses, or once
+// the password has opened a session (it is one-time).
 class OneTimePasswordGuard final {
  public:
   static Result<OneTimePasswordGuard> create(SecretBytes password, unsigned max_attempts);
   Result<SecretBytes> derive(const KeyDerivationRequest& request, const crypto::EcKeyPair& hsm_static);
   unsigned failed_attempts() const noexcept { return failed_; }
-  bool exhausted() const noexcept { return failed_ >= max_attempts_; }
+  bool exhausted() const noexcept { return used_ || failed_ >= max_attempts_; }
+  bool used() const noexcept { return used_; }
 
  private:
   OneTimePasswordGuard(SecretBytes password, unsigned max_attempts)
@@ -180,6 +182,7 @@ class OneTimePasswordGuard final {
   SecretBytes password_;
   unsigned max_attempts_;
   unsigned failed_ = 0;
+  bool used_ = false;
 };
 
 // A fresh 8-digit one-time password, uniformly distributed (rejection sampling).
