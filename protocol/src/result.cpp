@@ -19,6 +19,12 @@ std::string_view errc_name(Errc code) noexcept {
     case Errc::chain_untrusted: return "chain_untrusted";
     case Errc::random_failed: return "random_failed";
     case Errc::self_test_failed: return "self_test_failed";
+    case Errc::unplugged: return "unplugged";
+    case Errc::timeout: return "timeout";
+    case Errc::io_failed: return "io_failed";
+    case Errc::closed: return "closed";
+    case Errc::not_found: return "not_found";
+    case Errc::busy: return "busy";
     case Errc::internal: return "internal";
     default: return "unknown";
   }

@@ -33,6 +33,14 @@ enum class Errc : std::uint16_t {
   chain_untrusted,        // X.509 path validation failed
   random_failed,
   self_test_failed,
+  // Failures of I/O outside protocol/ (transports, files), so callers can act
+  // on the kind without reading the message.
+  unplugged,              // the device went away (USB disconnect, emulator socket closed)
+  timeout,                // a deadline passed
+  io_failed,              // any other I/O failure
+  closed,                 // this side closed the link
+  not_found,              // no device or file matches
+  busy,                   // the resource is taken, or a bounded queue is full
   internal,               // an OpenSSL call failed for a reason outside our inputs
 };
 

@@ -9,8 +9,13 @@
 // linked into a daemon.
 //
 // Thread-safety: every public member may be called from any thread. Flows run
-// on the device's own worker thread; host frames leave through the FrameSink,
-// called from that worker thread (never while holding the device's lock).
+// on the device's own firmware thread; host frames leave through the
+// FrameSink, called in order from one device thread (the host link thread),
+// never while holding the device's lock and never from inside a call into the
+// device. detach_host() returns only once no FrameSink call is in progress
+// (unless it is called from inside the FrameSink), so the transport may free
+// what the sink uses right after it. The DisplaySink is called from the
+// firmware thread.
 #pragma once
 
 #include <chrono>
@@ -75,6 +80,17 @@ class PedDevice {
   virtual std::array<std::string, ped::kLcdLines> lcd() const = 0;
   virtual void on_display(DisplaySink sink) = 0;
   virtual ped::Mode mode() const = 0;
+
+  // Added for race-free waiting (custodian scripts, tests): every screen the
+  // LCD shows is numbered (the first is 1) and the most recent ones are kept,
+  // so a waiter also sees a screen that came and went while it was not looking.
+  using ScreenMatcher = std::function<bool(const std::array<std::string, ped::kLcdLines>& lines)>;
+  virtual std::uint64_t display_sequence() const = 0;  // the number of the screen shown now
+  // The number of the first kept screen numbered `from` or later that
+  // `matches`, waiting up to `timeout` for one; nothing on timeout. `matches`
+  // runs under the device's lock: it must not call the device.
+  virtual std::optional<std::uint64_t> wait_for_screen(std::uint64_t from, const ScreenMatcher& matches,
+                                                       std::chrono::milliseconds timeout) const = 0;
 };
 
 }  // namespace rped::pedsim
