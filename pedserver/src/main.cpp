@@ -1,0 +1,281 @@
+// pedserver: the Remote PED server, with Luna 7's command line.
+//
+//   pedserver -mode start [-foreground] [settings]   start (in the background unless -foreground)
+//   pedserver -mode stop | show [-format json]        talk to the running server (admin interface)
+//   pedserver -mode config -show | -set <settings>    the config file
+//   pedserver -mode connect | disconnect -name N      PED-initiated mode
+//   pedserver -appliance register | list | delete     registered appliances
+//   pedserver -regen -commonname CN [-force]          this host's TLS certificate
+//   pedserver -selftest                               the cryptographic self-tests
+//   pedserver [-mode <command>] -help                 help
+//
+// docs/pedserver.md is the operator's documentation of every command, option,
+// file and exit status.
+#include <unistd.h>
+
+#include <chrono>
+#include <csignal>
+#include <cstdio>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "admin_client.h"
+#include "admin_protocol.h"
+#include "appliances.h"
+#include "daemon.h"
+#include "launcher.h"
+#include "rped/config/config_command.h"
+#include "rped/config/help.h"
+#include "rped/config/pedserver_options.h"
+#include "rped/config/settings.h"
+#include "rped/selftest.h"
+#include "status.h"
+#include "version.h"
+
+namespace {
+
+using namespace rped;
+using namespace rped::pedserver;
+namespace opt = config::pedserver::opt;
+namespace cmd = config::pedserver::cmd;
+using Clock = std::chrono::steady_clock;
+
+// Longest a -mode connect may take: every dial attempt and back-off.
+constexpr std::chrono::minutes kConnectAnswerTimeout{15};
+
+int fail(const std::string& message) {
+  if (message.starts_with("pedserver: ")) {
+    std::fprintf(stderr, "%s\n", message.c_str());
+  } else {
+    std::fprintf(stderr, "pedserver: %s\n", message.c_str());
+  }
+  return kExitFailure;
+}
+
+std::chrono::milliseconds seconds_setting(const config::Settings& settings, std::string_view name) {
+  return std::chrono::seconds(settings.integer(name));
+}
+
+// systemd's StateDirectory= sets $STATE_DIRECTORY; it wins over the default.
+std::filesystem::path effective_state_dir(const config::DaemonPaths& paths) {
+  const char* const systemd =
+      std::getenv("STATE_DIRECTORY");  // NOLINT(concurrency-mt-unsafe): start-up
+  if (systemd != nullptr) {
+    const std::string first = std::string(systemd).substr(0, std::string(systemd).find(':'));
+    if (!first.empty() && std::filesystem::path(first).is_absolute()) {
+      return first;
+    }
+  }
+  return paths.state_dir;
+}
+
+DaemonConfig daemon_config(const config::Invocation& invocation,
+                           const std::filesystem::path& state_dir) {
+  const config::Settings& s = invocation.settings;
+  DaemonConfig c;
+  if (s.has(opt::ip)) {
+    c.ip = s.text(opt::ip);
+  }
+  c.port = s.port(opt::port);
+  c.admin_port = s.port(opt::admin);
+  c.external_server = s.boolean(opt::eserverport);
+  c.external_admin = s.boolean(opt::eadmin);
+  c.session.socket_read = seconds_setting(s, opt::socketreadtimeout);
+  c.session.socket_write = seconds_setting(s, opt::socketwritetimeout);
+  c.session.idle = seconds_setting(s, opt::idletimeout);
+  c.session.ping_interval = seconds_setting(s, opt::pinginterval);
+  c.session.ping_timeout = seconds_setting(s, opt::pingtimeout);
+  c.session.handshake_deadline = c.session.socket_read;
+  c.internal_shutdown = std::chrono::seconds(s.integer(opt::internalshutdowntimeout));
+  c.ped = s.ped_device(opt::ped);
+  if (c.ped.transport == config::PedDevice::Transport::simulator &&
+      std::filesystem::path(c.ped.socket_path).is_relative()) {
+    c.ped.socket_path =
+        (std::filesystem::current_path() / c.ped.socket_path).lexically_normal().string();
+  }
+  c.ped_write_delay = std::chrono::microseconds(s.integer(opt::pedwritedelay));
+  c.log.file = s.path(opt::logfile);
+  c.log.create_parent = s.source(opt::logfile) == config::ValueSource::built_in_default;
+  c.log.max_file_bytes = static_cast<std::size_t>(s.integer(opt::maxlogfilesize)) * 1024;
+  c.log.info = s.boolean(opt::loginfo);
+  c.log.warning = s.boolean(opt::logwarning);
+  c.log.error = s.boolean(opt::logerror);
+  c.log.trace = s.boolean(opt::logtrace);
+  c.state_dir = state_dir;
+  return c;
+}
+
+int start(const config::Invocation& invocation, const std::vector<std::string>& arguments,
+          const std::filesystem::path& state_dir) {
+  const config::Settings& settings = invocation.settings;
+  if (!settings.boolean(opt::foreground)) {
+    LaunchOptions launch;
+    launch.arguments = arguments;
+    launch.startup_timeout = std::chrono::seconds(settings.integer(opt::bgprocessstartuptimeout));
+    launch.log_file = settings.path(opt::logfile);
+    return launch_background(launch);
+  }
+  ReadinessReporter readiness = ReadinessReporter::from_environment();
+  DaemonConfig config = daemon_config(invocation, state_dir);
+  config.log.to_stderr = !readiness.attached();
+  if (readiness.attached() && ::chdir("/") != 0) {
+    // Not fatal: every path was made absolute already.
+  }
+  return run_daemon(config, std::move(readiness));
+}
+
+int stop(const config::Invocation& invocation) {
+  const config::Settings& settings = invocation.settings;
+  auto session = open_admin_session(settings.port(opt::admin), "stop it");
+  if (!session.ok()) {
+    return fail(session.error().message);
+  }
+  const pid_t pid = session->server_pid;
+  auto answer = admin_command_call(session.value(), rped::pedserver::admin_command::stop, nullptr,
+                                   kAdminIoTimeout);
+  if (!answer.ok()) {
+    return fail(answer.error().message);
+  }
+  std::printf("Ped Server Version %s\n", std::string(kSoftwareVersion).c_str());
+  std::printf("Stopping Ped Server (pid %d)...\n", static_cast<int>(pid));
+  std::fflush(stdout);
+  const std::chrono::seconds limit(settings.integer(opt::bgprocessshutdowntimeout));
+  const Clock::time_point deadline = Clock::now() + limit;
+  // The daemon keeps this connection open until it exits.
+  (void)session->connection.wait_for_close(
+      std::chrono::duration_cast<std::chrono::milliseconds>(limit));
+  while (!process_gone(pid)) {
+    if (Clock::now() >= deadline) {
+      return fail("the server (pid " + std::to_string(pid) + ") did not stop within " +
+                  std::to_string(limit.count()) + " s (-bgprocessshutdowntimeout)");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("Ped Server stopped.\n");
+  return kExitOk;
+}
+
+int show(const config::Invocation& invocation) {
+  const config::Settings& settings = invocation.settings;
+  auto session = open_admin_session(settings.port(opt::admin), "query it (-mode show)");
+  if (!session.ok()) {
+    return fail(session.error().message);
+  }
+  auto answer = admin_command_call(session.value(), rped::pedserver::admin_command::show, nullptr,
+                                   kAdminIoTimeout);
+  if (!answer.ok()) {
+    return fail(answer.error().message);
+  }
+  const nlohmann::json& document = answer.value();
+  if (!document.contains("status") || !document["status"].is_object()) {
+    return fail("the server's answer has no status");
+  }
+  const nlohmann::json& status = document["status"];
+  if (settings.text(opt::format) == "json") {
+    std::printf("%s\n", status.dump(2).c_str());
+  } else {
+    std::fputs(render_status_text(status).c_str(), stdout);
+  }
+  return kExitOk;
+}
+
+int peer_command(const config::Invocation& invocation, std::string_view command) {
+  const config::Settings& settings = invocation.settings;
+  const std::string name = settings.text(opt::name);
+  auto session =
+      open_admin_session(settings.port(opt::admin), std::string(command) + " appliances");
+  if (!session.ok()) {
+    return fail(session.error().message);
+  }
+  if (command == rped::pedserver::admin_command::connect) {
+    std::printf("Connecting to appliance '%s' (up to %u attempts)...\n", name.c_str(),
+                kMaxDialAttempts);
+    std::fflush(stdout);
+  }
+  auto answer = admin_command_call(
+      session.value(), command, nlohmann::json{{"name", name}},
+      command == rped::pedserver::admin_command::connect
+          ? std::chrono::duration_cast<std::chrono::milliseconds>(kConnectAnswerTimeout)
+          : kAdminIoTimeout);
+  if (!answer.ok()) {
+    return fail(answer.error().message);
+  }
+  std::printf("%s\n", answer->value("message", std::string("done")).c_str());
+  return kExitOk;
+}
+
+int selftest() {
+  int failures = 0;
+  for (const SelfTestOutcome& outcome : run_self_tests()) {
+    std::printf("%-52s %s\n", outcome.name.c_str(), outcome.passed ? "PASS" : "FAIL");
+    if (!outcome.passed) {
+      ++failures;
+      std::printf("    %s\n", outcome.detail.c_str());
+    }
+  }
+  std::printf("self-test: %s (%d failed)\n", failures == 0 ? "PASSED" : "FAILED", failures);
+  return failures == 0 ? kExitOk : kExitFailure;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::signal(SIGPIPE, SIG_IGN);
+  std::vector<std::string> arguments(argv + 1, argv + argc);
+  const std::vector<std::string_view> views(arguments.begin(), arguments.end());
+  auto environment = config::Environment::from_process();
+  if (!environment.ok()) {
+    return fail(environment.error().message);
+  }
+  auto prepared =
+      config::prepare_invocation(config::pedserver::kOptions, views, environment.value());
+  if (!prepared.ok()) {
+    return fail(prepared.error().message);
+  }
+  const config::Invocation& invocation = prepared.value();
+  const std::string& command = invocation.command_line.command;
+  if (invocation.command_line.help_requested) {
+    std::fputs(config::render_help(config::pedserver::kOptions, command, invocation.paths).c_str(),
+               stdout);
+    return kExitOk;
+  }
+  const std::filesystem::path state_dir = effective_state_dir(invocation.paths);
+  if (command == cmd::start) {
+    return start(invocation, arguments, state_dir);
+  }
+  if (command == cmd::stop) {
+    return stop(invocation);
+  }
+  if (command == cmd::show) {
+    return show(invocation);
+  }
+  if (command == cmd::config) {
+    auto output = config::run_config_command(config::pedserver::kOptions, invocation);
+    if (!output.ok()) {
+      return fail(output.error().message);
+    }
+    std::fputs(output->c_str(), stdout);
+    return kExitOk;
+  }
+  if (command == cmd::connect || command == cmd::disconnect) {
+    return peer_command(invocation, command);
+  }
+  if (command == cmd::register_appliance) {
+    return run_register_appliance(invocation, state_dir);
+  }
+  if (command == cmd::list_appliances) {
+    return run_list_appliances(invocation, state_dir);
+  }
+  if (command == cmd::delete_appliance) {
+    return run_delete_appliance(invocation, state_dir);
+  }
+  if (command == cmd::regen) {
+    return run_regen(invocation, state_dir);
+  }
+  if (command == cmd::selftest) {
+    return selftest();
+  }
+  return fail("unknown command '" + command + "'; see 'pedserver -help'");
+}
