@@ -509,8 +509,9 @@ Result<DeriveSessionKeysRequest> DeriveSessionKeysRequest::parse(ByteView body) 
 
 Bytes DeriveSessionKeysRequest::serialize() const {
   Writer w;
-  SecretBytes req = SecretBytes::copy_of(serialize_key_request(request));
-  w.vector16(req.reveal());
+  Bytes req = serialize_key_request(request);  // holds z_part: wiped below
+  w.vector16(req);
+  secure_wipe(req.data(), req.size());
   w.u32(timeout_ms);
   return w.take();
 }

@@ -82,8 +82,16 @@ void Writer::u16(std::uint16_t v) {
   out_.push_back(static_cast<std::uint8_t>(v));
 }
 
-void Writer::u32(std::uint32_t v) { append_u32_be(out_, v); }
-void Writer::u64(std::uint64_t v) { append_u64_be(out_, v); }
+void Writer::u32(std::uint32_t v) {
+  for (int shift = 24; shift >= 0; shift -= 8) {
+    out_.push_back(static_cast<std::uint8_t>(v >> shift));
+  }
+}
+void Writer::u64(std::uint64_t v) {
+  for (int shift = 56; shift >= 0; shift -= 8) {
+    out_.push_back(static_cast<std::uint8_t>(v >> shift));
+  }
+}
 
 void Writer::vector16(ByteView v) {
   u16(static_cast<std::uint16_t>(v.size()));

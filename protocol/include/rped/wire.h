@@ -15,6 +15,7 @@
 
 #include "rped/bytes.h"
 #include "rped/result.h"
+#include "rped/secret.h"
 
 namespace rped {
 
@@ -52,11 +53,14 @@ class Writer final {
   // u16 length prefix; the caller has checked the length against its limit.
   void vector16(ByteView v);
 
-  const Bytes& data() const noexcept { return out_; }
-  Bytes take() noexcept { return std::move(out_); }
+  ByteView data() const noexcept { return out_; }
+  // The bytes, as a plain vector the caller owns (and wipes, if it carries a secret).
+  Bytes take() { return Bytes(out_.begin(), out_.end()); }
 
  private:
-  Bytes out_;
+  // Messages may carry secrets (PED key secrets, the RPV, the DKM): every
+  // buffer the Writer grows through is cleansed when it is released.
+  std::vector<std::uint8_t, CleansingAllocator<std::uint8_t>> out_;
 };
 
 }  // namespace rped
