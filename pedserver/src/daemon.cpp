@@ -24,12 +24,14 @@
 #include <memory>
 #include <vector>
 
-#include "admin_protocol.h"
 #include "ped_connection.h"
 #include "peer_link.h"
 #include "rped/channel/messages.h"
 #include "rped/config/paths.h"
 #include "rped/selftest.h"
+#include "rped/service/admin.h"
+#include "rped/service/admin_server.h"
+#include "rped/service/net.h"
 #include "status.h"
 #include "trust_anchors.h"
 #include "version.h"
@@ -51,7 +53,6 @@ constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 // Bounds on what unauthenticated peers can make the daemon hold.
 constexpr unsigned kMaxLingeringRefusals =
     32;  // beyond this, a refused connection is closed without an Alert
-constexpr unsigned kMaxAdminConnections = 16;
 
 std::string hostname() {
   char name[256] = {};
@@ -61,38 +62,8 @@ std::string hostname() {
   return name;
 }
 
-// Closes a socket if it is still open when the deadline passes.
-class SocketDeadline final {
- public:
-  SocketDeadline(TcpSocket& socket, std::chrono::milliseconds after)
-      : timer_(socket.get_executor()) {
-    timer_.expires_after(after);
-    timer_.async_wait([&socket](const boost::system::error_code& error) {
-      if (!error) {
-        boost::system::error_code ignored;
-        socket.close(ignored);
-      }
-    });
-  }
-  ~SocketDeadline() { timer_.cancel(); }
-  SocketDeadline(const SocketDeadline&) = delete;
-  SocketDeadline& operator=(const SocketDeadline&) = delete;
-
- private:
-  asio::steady_timer timer_;
-};
-
-// Decrements a counter when a coroutine is done with what it counted.
-class CountedScope final {
- public:
-  explicit CountedScope(unsigned& counter) : counter_(counter) {}
-  ~CountedScope() { --counter_; }
-  CountedScope(const CountedScope&) = delete;
-  CountedScope& operator=(const CountedScope&) = delete;
-
- private:
-  unsigned& counter_;
-};
+using SocketDeadline = service::SocketDeadline<TcpSocket>;
+using service::CountedScope;
 
 class Daemon final {
  public:
@@ -104,6 +75,11 @@ class Daemon final {
         ped_(io_, config.ped, config.ped_write_delay, log_),
         signals_(io_),
         force_timer_(io_),
+        admin_(
+            io_,
+            service::AdminServerConfig{"pedserver", std::string(kSoftwareVersion),
+                                       config.admin_port, config.external_admin, config.state_dir},
+            log_, [this](const service::AdminRequest& request) { return admin_request(request); }),
         peers_(io_, PeerLinkServices{
                         log_, config.state_dir, config.session, [this] { return session_active(); },
                         [this] { return next_session_id(); }, [this] { return make_endpoint(); },
@@ -112,20 +88,9 @@ class Daemon final {
                           adopt_peer_session(std::move(session));
                         }}) {}
 
-  int run(ReadinessReporter& readiness) {
+  int run(service::ReadinessReporter& readiness) {
     if (auto bound = bind_listeners(); !bound.ok()) {
       return fail_start(readiness, bound.error().message);
-    }
-    token_file_ = token_file_path(config_.state_dir, config_.admin_port);
-    auto token = new_admin_token();
-    if (!token.ok()) {
-      return fail_start(readiness, "cannot make the admin token: " + token.error().message);
-    }
-    token_ = std::move(token).value();
-    if (auto written =
-            write_token_file(token_file_, TokenFile{config_.admin_port, ::getpid(), token_});
-        !written.ok()) {
-      return fail_start(readiness, written.error().message);
     }
 
     signals_.add(SIGINT);
@@ -138,9 +103,7 @@ class Daemon final {
     for (tcp::acceptor& acceptor : server_acceptors_) {
       spawn(accept_hsm_connections(acceptor));
     }
-    for (tcp::acceptor& acceptor : admin_acceptors_) {
-      spawn(accept_admin_connections(acceptor));
-    }
+    admin_.start();
     ped_.start([this, &readiness] {
       if (ped_.connected()) {
         log_->info("pedserver {} ready: serving {} on {} (admin port {}, pid {})", kSoftwareVersion,
@@ -149,7 +112,7 @@ class Daemon final {
       } else {
         log_->warn("pedserver {} ready, but the PED is not there: {}; looking for it every second",
                    kSoftwareVersion, ped_.last_error());
-        readiness.ready_without_ped(ped_.last_error());
+        readiness.ready_degraded("PED not found: " + ped_.last_error());
       }
     });
     io_.run();
@@ -176,7 +139,7 @@ class Daemon final {
     return number == SIGTERM ? "SIGTERM" : "SIGINT";
   }
 
-  int fail_start(ReadinessReporter& readiness, const std::string& why) {
+  int fail_start(service::ReadinessReporter& readiness, const std::string& why) {
     log_->error("cannot start: {}", why);  // also on standard error when the log goes there
     readiness.failed(why);
     if (!config_.log.to_stderr) {
@@ -220,57 +183,17 @@ class Daemon final {
     return endpoints;
   }
 
-  Result<void> listen_on(std::vector<tcp::acceptor>& acceptors, tcp::endpoint endpoint,
-                         std::string_view what, std::string_view option) {
-    tcp::acceptor acceptor(io_);
-    boost::system::error_code error;
-    acceptor.open(endpoint.protocol(), error);
-    if (error && endpoint.address().is_v6() && endpoint.address().is_unspecified()) {
-      // No IPv6 on this host: all IPv4 interfaces instead.
-      endpoint = tcp::endpoint(asio::ip::address_v4::any(), endpoint.port());
-      acceptor.open(endpoint.protocol(), error);
-    }
-    if (!error) {
-      acceptor.set_option(tcp::acceptor::reuse_address(true), error);
-    }
-    if (!error && endpoint.address().is_v6() && endpoint.address().is_unspecified()) {
-      acceptor.set_option(asio::ip::v6_only(false), error);
-    }
-    if (!error) {
-      acceptor.bind(endpoint, error);
-    }
-    if (!error) {
-      acceptor.listen(asio::socket_base::max_listen_connections, error);
-    }
-    if (error) {
-      std::string hint;
-      if (error == asio::error::address_in_use) {
-        hint = " (is another pedserver running? choose another " + std::string(option) + ")";
-      } else if (error == asio::error::access_denied) {
-        hint = " (ports below 1024 need root; choose another " + std::string(option) + ")";
-      } else if (error == boost::system::errc::address_not_available) {
-        hint = " (no interface of this host has that address; check -ip)";
-      }
-      return make_error(Errc::invalid_argument, "cannot listen for " + std::string(what) + " on " +
-                                                    endpoint_text(endpoint) + ": " +
-                                                    error.message() + hint);
-    }
-    listening_.push_back(endpoint_text(acceptor.local_endpoint(error)) + " (" + std::string(what) +
-                         ")");
-    acceptors.push_back(std::move(acceptor));
-    return {};
-  }
-
   Result<void> bind_listeners() {
     RPED_TRY_ASSIGN(const std::vector<tcp::endpoint> endpoints, server_endpoints());
     for (const tcp::endpoint& endpoint : endpoints) {
-      RPED_TRY(listen_on(server_acceptors_, endpoint, "HSM connections", "-port"));
+      RPED_TRY_ASSIGN(tcp::acceptor acceptor,
+                      service::listen_tcp(io_, endpoint, "HSM connections", "-port", "pedserver"));
+      boost::system::error_code error;
+      listening_.push_back(endpoint_text(acceptor.local_endpoint(error)) + " (HSM connections)");
+      server_acceptors_.push_back(std::move(acceptor));
     }
-    const tcp::endpoint admin =
-        config_.external_admin
-            ? tcp::endpoint(asio::ip::address_v6::any(), config_.admin_port)
-            : tcp::endpoint(asio::ip::address_v4::loopback(), config_.admin_port);
-    RPED_TRY(listen_on(admin_acceptors_, admin, "administration", "-admin"));
+    RPED_TRY(admin_.open());
+    listening_.push_back(admin_.listening());
     for (const std::string& where : listening_) {
       log_->info("listening on {}", where);
     }
@@ -396,7 +319,6 @@ class Daemon final {
   // show, then close. Reading until the client closes (briefly) keeps the
   // kernel from resetting the connection before the client has read the alert.
   awaitable<void> refuse(TcpSocket socket, channel::AlertCode code) {
-    ++lingering_refusals_;
     const CountedScope counted(lingering_refusals_);
     const Bytes alert =
         channel::frame(channel::MessageType::alert, channel::Alert{code}.serialize());
@@ -423,111 +345,40 @@ class Daemon final {
 
   // --- administration --------------------------------------------------------
 
-  awaitable<void> accept_admin_connections(tcp::acceptor& acceptor) {
-    for (;;) {
-      boost::system::error_code error;
-      TcpSocket socket = co_await acceptor.async_accept(asio::make_strand(io_),
-                                                        asio::redirect_error(use_awaitable, error));
-      if (error) {
-        if (error == asio::error::operation_aborted || stopping_) {
-          co_return;
-        }
-        asio::steady_timer pause(io_, kAcceptRetryPause);
-        co_await pause.async_wait(asio::redirect_error(use_awaitable, error));
-        continue;
-      }
-      if (admin_connections_ >= kMaxAdminConnections) {
-        log_->warn("admin: refused a connection: {} are open already", admin_connections_);
-        socket.close(error);
-        continue;
-      }
-      spawn(serve_admin(std::move(socket)));
-    }
+  // (Answers are built outside the coroutine: GCC 12 mishandles braced
+  // initializer lists inside one.)
+  static service::AdminAnswer answer(nlohmann::json body) { return {std::move(body), false}; }
+  static service::AdminAnswer stopping_answer() {
+    nlohmann::json body = {{"ok", true}, {"message", "stopping"}, {"pid", ::getpid()}};
+    return {std::move(body), true};
+  }
+  service::AdminAnswer status_answer() const {
+    nlohmann::json body = {{"ok", true}, {"status", status_document()}};
+    return answer(std::move(body));
+  }
+  static service::AdminAnswer message_answer(const std::string& message) {
+    nlohmann::json body = {{"ok", true}, {"message", message}};
+    return answer(std::move(body));
   }
 
-  awaitable<void> serve_admin(TcpSocket socket) {
-    ++admin_connections_;
-    const CountedScope counted(admin_connections_);
-    boost::system::error_code error;
-    const tcp::endpoint remote = socket.remote_endpoint(error);
-    const std::string peer = error ? std::string("unknown peer") : endpoint_text(remote);
-    asio::streambuf input(kMaxAdminLineBytes);
-    for (;;) {
-      std::size_t length = 0;
-      {
-        const SocketDeadline deadline(socket, kAdminIoTimeout);
-        length = co_await asio::async_read_until(socket, input, '\n',
-                                                 asio::redirect_error(use_awaitable, error));
-      }
-      if (error) {
-        break;
-      }
-      std::string line(asio::buffers_begin(input.data()),
-                       asio::buffers_begin(input.data()) + static_cast<std::ptrdiff_t>(length));
-      input.consume(length);
-      bool keep_until_exit = false;
-      const nlohmann::json answer = co_await admin_request(line, peer, keep_until_exit);
-      const std::string text = answer.dump() + "\n";
-      {
-        const SocketDeadline deadline(socket, kAdminIoTimeout);
-        co_await asio::async_write(socket, asio::buffer(text),
-                                   asio::redirect_error(use_awaitable, error));
-      }
-      if (error) {
-        break;
-      }
-      if (keep_until_exit) {
-        // `-mode stop` waits for this connection to close: it closes when the process exits.
-        stop_waiters_.push_back(std::move(socket));
-        co_return;
-      }
+  awaitable<service::AdminAnswer> admin_request(const service::AdminRequest& admin) {
+    const std::string& command = admin.command;
+    const nlohmann::json& request = admin.body;
+    const std::string& peer = admin.peer;
+    if (command == service::admin_command::show) {
+      co_return status_answer();
     }
-    socket.close(error);
-  }
-
-  static nlohmann::json refusal(const std::string& why) { return {{"ok", false}, {"error", why}}; }
-
-  awaitable<nlohmann::json> admin_request(const std::string& line, const std::string& peer,
-                                          bool& keep_until_exit) {
-    const nlohmann::json request = nlohmann::json::parse(line, nullptr, false);
-    if (!request.is_object() || !request.contains("command") || !request["command"].is_string()) {
-      co_return refusal("malformed request: one JSON object with a \"command\" per line");
-    }
-    const std::string command = request["command"].get<std::string>();
-    if (command == admin_command::hello) {
-      co_return nlohmann::json{{"ok", true},
-                               {"server", "pedserver"},
-                               {"version", kSoftwareVersion},
-                               {"pid", ::getpid()},
-                               {"owner_uid", ::geteuid()},
-                               {"admin_port", config_.admin_port},
-                               {"token_file", token_file_.string()}};
-    }
-    const bool authenticated = request.contains("token") && request["token"].is_string() &&
-                               token_matches(token_, request["token"].get<std::string>());
-    if (!authenticated) {
-      log_->warn("admin: refused '{}' from {}: wrong or missing admin token", command.substr(0, 32),
-                 peer);
-      co_return refusal(
-          "permission denied: wrong or missing admin token; only the user who started pedserver "
-          "(uid " +
-          std::to_string(::geteuid()) + ") or root may do this");
-    }
-    if (command == admin_command::show) {
-      co_return nlohmann::json{{"ok", true}, {"status", status_document()}};
-    }
-    if (command == admin_command::stop) {
+    if (command == service::admin_command::stop) {
       log_->info("admin: stop requested from {}", peer);
-      keep_until_exit = true;
       begin_shutdown("admin stop request");
-      co_return nlohmann::json{{"ok", true}, {"message", "stopping"}, {"pid", ::getpid()}};
+      co_return stopping_answer();
     }
     if (command == admin_command::connect || command == admin_command::disconnect) {
       if (!request.contains("name") || !request["name"].is_string()) {
-        co_return refusal(command + " needs \"name\"");
+        co_return service::admin_refusal(command + " needs \"name\"");
       }
       if (stopping_) {
-        co_return refusal("pedserver is stopping");
+        co_return service::admin_refusal("pedserver is stopping");
       }
       const std::string name = request["name"].get<std::string>();
       log_->info("admin: {} {} requested from {}", command, name, peer);
@@ -539,11 +390,11 @@ class Daemon final {
         done.emplace(co_await peers_.disconnect(name));
       }
       if (!done->ok()) {
-        co_return refusal(done->error().message);
+        co_return service::admin_refusal(done->error().message);
       }
-      co_return nlohmann::json{{"ok", true}, {"message", done->value()}};
+      co_return message_answer(done->value());
     }
-    co_return refusal("unknown command '" + command.substr(0, 32) + "'");
+    co_return service::admin_refusal("unknown command '" + command.substr(0, 32) + "'");
   }
 
   nlohmann::json status_document() const {
@@ -628,9 +479,7 @@ class Daemon final {
     for (tcp::acceptor& acceptor : server_acceptors_) {
       acceptor.close(ignored);
     }
-    for (tcp::acceptor& acceptor : admin_acceptors_) {
-      acceptor.close(ignored);
-    }
+    admin_.stop_accepting();
     signals_.cancel(ignored);
     peers_.stop();
     if (active_) {
@@ -656,8 +505,7 @@ class Daemon final {
     // Let the PED's "remote session over" reach it, then close the link.
     ped_.after_pending_notifications(kPedGoodbyeGrace, [this] {
       ped_.stop();
-      std::error_code ignored;
-      std::filesystem::remove(token_file_, ignored);
+      admin_.close();
       io_.stop();
     });
   }
@@ -671,16 +519,12 @@ class Daemon final {
   PedConnection ped_;
   asio::signal_set signals_;
   asio::steady_timer force_timer_;
+  service::AdminServer admin_;
   std::vector<tcp::acceptor> server_acceptors_;
-  std::vector<tcp::acceptor> admin_acceptors_;
   std::vector<std::string> listening_;
-  std::list<TcpSocket> stop_waiters_;
-  std::filesystem::path token_file_;
-  std::string token_;
   std::shared_ptr<SessionHandle> active_;
   std::uint64_t session_counter_ = 0;
   unsigned lingering_refusals_ = 0;
-  unsigned admin_connections_ = 0;
   bool stopping_ = false;
   bool finishing_ = false;
   PeerLinks peers_;
@@ -688,10 +532,10 @@ class Daemon final {
 
 }  // namespace
 
-int run_daemon(const DaemonConfig& config, ReadinessReporter readiness) {
+int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness) {
   // 1. The log, before anything else, so every later failure is in it.
   ::umask(027);
-  auto log = open_log(config.log);
+  auto log = service::open_log(config.log);
   if (!log.ok()) {
     readiness.failed(log.error().message);
     std::fprintf(stderr, "pedserver: %s\n", log.error().message.c_str());

@@ -29,12 +29,21 @@
 #include <optional>
 #include <string>
 
-#include "launcher.h"
-#include "logging.h"
 #include "rped/config/ped_device.h"
+#include "rped/service/admin.h"
+#include "rped/service/launcher.h"
+#include "rped/service/logging.h"
 #include "session.h"
 
 namespace rped::pedserver {
+
+// The admin commands pedserver answers (rped/service/admin.h).
+namespace admin_command {
+using service::admin_command::show;
+using service::admin_command::stop;
+inline constexpr std::string_view connect = "connect";        // -mode connect -name N
+inline constexpr std::string_view disconnect = "disconnect";  // -mode disconnect -name N
+}  // namespace admin_command
 
 struct DaemonConfig final {
   std::optional<std::string> ip;  // -ip; absent: all interfaces, or loopback with -eserverport 0
@@ -46,11 +55,11 @@ struct DaemonConfig final {
   std::chrono::seconds internal_shutdown{10};
   config::PedDevice ped;
   std::chrono::microseconds ped_write_delay{0};
-  LogOptions log;
+  service::LogOptions log;
   std::filesystem::path state_dir;
 };
 
 // Returns the process exit status.
-int run_daemon(const DaemonConfig& config, ReadinessReporter readiness);
+int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness);
 
 }  // namespace rped::pedserver

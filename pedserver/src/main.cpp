@@ -21,11 +21,8 @@
 #include <thread>
 #include <vector>
 
-#include "admin_client.h"
-#include "admin_protocol.h"
 #include "appliances.h"
 #include "daemon.h"
-#include "launcher.h"
 #include "rped/config/config_command.h"
 #include "rped/config/help.h"
 #include "rped/config/pedserver_options.h"
@@ -97,6 +94,7 @@ DaemonConfig daemon_config(const config::Invocation& invocation,
   }
   c.ped_write_delay = std::chrono::microseconds(s.integer(opt::pedwritedelay));
   c.log.file = s.path(opt::logfile);
+  c.log.name = "pedserver";
   c.log.create_parent = s.source(opt::logfile) == config::ValueSource::built_in_default;
   c.log.max_file_bytes = static_cast<std::size_t>(s.integer(opt::maxlogfilesize)) * 1024;
   c.log.info = s.boolean(opt::loginfo);
@@ -111,13 +109,19 @@ int start(const config::Invocation& invocation, const std::vector<std::string>& 
           const std::filesystem::path& state_dir) {
   const config::Settings& settings = invocation.settings;
   if (!settings.boolean(opt::foreground)) {
-    LaunchOptions launch;
+    service::LaunchOptions launch;
+    launch.program = "pedserver";
+    launch.display_name = "Ped Server";
+    launch.version = std::string(kSoftwareVersion);
     launch.arguments = arguments;
     launch.startup_timeout = std::chrono::seconds(settings.integer(opt::bgprocessstartuptimeout));
+    launch.startup_timeout_option = "-bgprocessstartuptimeout";
     launch.log_file = settings.path(opt::logfile);
-    return launch_background(launch);
+    launch.degraded_note =
+        "The server keeps looking for the PED and serves it as soon as it is connected.";
+    return service::launch_background(launch);
   }
-  ReadinessReporter readiness = ReadinessReporter::from_environment();
+  service::ReadinessReporter readiness = service::ReadinessReporter::from_environment();
   DaemonConfig config = daemon_config(invocation, state_dir);
   config.log.to_stderr = !readiness.attached();
   if (readiness.attached() && ::chdir("/") != 0) {
@@ -128,13 +132,13 @@ int start(const config::Invocation& invocation, const std::vector<std::string>& 
 
 int stop(const config::Invocation& invocation) {
   const config::Settings& settings = invocation.settings;
-  auto session = open_admin_session(settings.port(opt::admin), "stop it");
+  auto session = service::open_admin_session("pedserver", settings.port(opt::admin), "stop it");
   if (!session.ok()) {
     return fail(session.error().message);
   }
   const pid_t pid = session->server_pid;
-  auto answer = admin_command_call(session.value(), rped::pedserver::admin_command::stop, nullptr,
-                                   kAdminIoTimeout);
+  auto answer = service::admin_command_call(session.value(), rped::pedserver::admin_command::stop,
+                                            nullptr, service::kAdminIoTimeout);
   if (!answer.ok()) {
     return fail(answer.error().message);
   }
@@ -146,7 +150,7 @@ int stop(const config::Invocation& invocation) {
   // The daemon keeps this connection open until it exits.
   (void)session->connection.wait_for_close(
       std::chrono::duration_cast<std::chrono::milliseconds>(limit));
-  while (!process_gone(pid)) {
+  while (!service::process_gone(pid)) {
     if (Clock::now() >= deadline) {
       return fail("the server (pid " + std::to_string(pid) + ") did not stop within " +
                   std::to_string(limit.count()) + " s (-bgprocessshutdowntimeout)");
@@ -159,12 +163,13 @@ int stop(const config::Invocation& invocation) {
 
 int show(const config::Invocation& invocation) {
   const config::Settings& settings = invocation.settings;
-  auto session = open_admin_session(settings.port(opt::admin), "query it (-mode show)");
+  auto session =
+      service::open_admin_session("pedserver", settings.port(opt::admin), "query it (-mode show)");
   if (!session.ok()) {
     return fail(session.error().message);
   }
-  auto answer = admin_command_call(session.value(), rped::pedserver::admin_command::show, nullptr,
-                                   kAdminIoTimeout);
+  auto answer = service::admin_command_call(session.value(), rped::pedserver::admin_command::show,
+                                            nullptr, service::kAdminIoTimeout);
   if (!answer.ok()) {
     return fail(answer.error().message);
   }
@@ -184,8 +189,8 @@ int show(const config::Invocation& invocation) {
 int peer_command(const config::Invocation& invocation, std::string_view command) {
   const config::Settings& settings = invocation.settings;
   const std::string name = settings.text(opt::name);
-  auto session =
-      open_admin_session(settings.port(opt::admin), std::string(command) + " appliances");
+  auto session = service::open_admin_session("pedserver", settings.port(opt::admin),
+                                             std::string(command) + " appliances");
   if (!session.ok()) {
     return fail(session.error().message);
   }
@@ -194,11 +199,11 @@ int peer_command(const config::Invocation& invocation, std::string_view command)
                 kMaxDialAttempts);
     std::fflush(stdout);
   }
-  auto answer = admin_command_call(
+  auto answer = service::admin_command_call(
       session.value(), command, nlohmann::json{{"name", name}},
       command == rped::pedserver::admin_command::connect
           ? std::chrono::duration_cast<std::chrono::milliseconds>(kConnectAnswerTimeout)
-          : kAdminIoTimeout);
+          : service::kAdminIoTimeout);
   if (!answer.ok()) {
     return fail(answer.error().message);
   }

@@ -16,9 +16,10 @@
 #include <type_traits>
 #include <variant>
 
-#include "frame_tracker.h"
+#include "../../service/src/frame_tracker.h"
 #include "ped_connection.h"
 #include "rped/ped/remote_ops.h"
+#include "rped/service/channel_connection.h"
 #include "rped/usb/link_error.h"
 
 namespace rped::pedserver {
@@ -51,12 +52,7 @@ SecretBytes into_secret(Bytes bytes) {
   return secret;
 }
 
-std::string seconds_text(std::chrono::milliseconds d) {
-  if (d.count() % 1000 == 0) {
-    return std::to_string(d.count() / 1000) + " s";
-  }
-  return std::to_string(d.count()) + " ms";
-}
+using service::seconds_text;
 
 TcpSocket& lowest_layer(TcpSocket& socket) {
   return socket;
@@ -761,7 +757,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   asio::steady_timer watchdog_timer_;  // sleeps until the nearest deadline; cancelled to recompute
   std::deque<Bytes> queue_;
   std::size_t queued_bytes_ = 0;
-  FrameTracker tracker_;
+  service::FrameTracker tracker_;
 
   Clock::time_point connected_at_{};
   Clock::time_point last_progress_{};  // bytes last arrived
@@ -805,20 +801,6 @@ std::shared_ptr<SessionHandle> make_session(TlsStream stream, channel::Endpoint 
                                             SessionServices services) {
   return std::make_shared<Session<TlsStream>>(std::move(stream), std::move(endpoint),
                                               std::move(identity), settings, std::move(services));
-}
-
-std::string endpoint_text(const boost::asio::ip::tcp::endpoint& endpoint) {
-  const boost::asio::ip::address address = endpoint.address();
-  if (address.is_v6() && address.to_v6().is_v4_mapped()) {
-    // A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d; show them as IPv4.
-    return boost::asio::ip::make_address_v4(boost::asio::ip::v4_mapped, address.to_v6())
-               .to_string() +
-           ":" + std::to_string(endpoint.port());
-  }
-  if (address.is_v6()) {
-    return "[" + address.to_string() + "]:" + std::to_string(endpoint.port());
-  }
-  return address.to_string() + ":" + std::to_string(endpoint.port());
 }
 
 }  // namespace rped::pedserver

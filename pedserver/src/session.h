@@ -40,6 +40,7 @@
 
 #include "rped/channel/endpoint.h"
 #include "rped/ped/device_protocol.h"
+#include "rped/service/channel_connection.h"
 #include "status.h"
 
 namespace spdlog {
@@ -50,13 +51,9 @@ namespace rped::pedserver {
 
 class PedConnection;
 
-using TcpSocket =
-    boost::asio::basic_stream_socket<boost::asio::ip::tcp,
-                                     boost::asio::strand<boost::asio::io_context::executor_type>>;
-using TlsStream = boost::asio::ssl::stream<TcpSocket>;
-
-inline constexpr std::size_t kWriteQueueHighWater =
-    256 * 1024;  // stop reading above this many queued bytes
+using service::kWriteQueueHighWater;
+using service::TcpSocket;
+using service::TlsStream;
 inline constexpr std::chrono::milliseconds kQuickPedOperationTimeout{30'000};
 inline constexpr std::chrono::milliseconds kPedAnswerMargin{
     15'000};  // over the PED's own timeout_ms
@@ -107,7 +104,6 @@ std::shared_ptr<SessionHandle> make_session(TlsStream stream, channel::Endpoint 
                                             SessionIdentity identity, SessionSettings settings,
                                             SessionServices services);
 
-// "192.0.2.7:50122" or "[2001:db8::7]:50122".
-std::string endpoint_text(const boost::asio::ip::tcp::endpoint& endpoint);
+using service::endpoint_text;
 
 }  // namespace rped::pedserver

@@ -69,7 +69,8 @@ struct Endpoint::Impl {
   std::optional<crypto::EcPublicKey> rpk_static_key;  // HSM side: from the RPK certificate
   std::optional<HsmHello> hello_received;             // PED side
   std::optional<crypto::EcPublicKey> hsm_ephemeral_key;  // PED side, C(2e,2s): QeV, validated
-  std::optional<crypto::Certificate> rpk_certificate;  // PED side: configured or read from the orange key
+  // PED side: configured or read from the orange key. HSM side: the one the PED presented.
+  std::optional<crypto::Certificate> rpk_certificate;
   std::uint64_t rpk_serial = 0;
   std::optional<SessionKeys> keys;
   bool mac_key_live = false;
@@ -270,7 +271,7 @@ struct Endpoint::Impl {
     request.transcript = transcript;
     request.peer_tag = share->tag_u;
     state = State::hsm_await_device;
-    out.events.emplace_back(KeyRequestEvent{std::move(request)});
+    out.events.emplace_back(KeyRequestEvent{std::move(request), rpk_certificate});
     return std::nullopt;
   }
 
@@ -309,6 +310,7 @@ struct Endpoint::Impl {
     }
     peer_subject = cert->subject();
     rpk_static_key = std::move(key).value();
+    rpk_certificate = std::move(cert).value();  // handed to the HSM with the key request
     return std::nullopt;
   }
 
@@ -416,7 +418,7 @@ struct Endpoint::Impl {
     }
     request.transcript = transcript;
     state = State::ped_await_device;
-    out.events.emplace_back(KeyRequestEvent{std::move(request)});
+    out.events.emplace_back(KeyRequestEvent{std::move(request), std::nullopt});
     return std::nullopt;
   }
 

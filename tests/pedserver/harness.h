@@ -168,7 +168,7 @@ class Child final {
       }
     }
     env.erase("STATE_DIRECTORY");
-    env.erase("PEDSERVER_READY_FD");
+    env.erase("RPED_READY_FD");
     for (const std::string& name : options.unset_env) {
       env.erase(name);
     }

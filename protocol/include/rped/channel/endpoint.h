@@ -89,6 +89,10 @@ std::string_view state_name(State state) noexcept;
 
 struct KeyRequestEvent {
   KeyDerivationRequest request;
+  // HSM side, C(2e,2s): the RPK certificate the PED presented (already checked
+  // against the HOC here), so the HSM can check its issuer itself too
+  // (docs/hsm-backend.md §4.2). Empty otherwise.
+  std::optional<crypto::Certificate> peer_rpk_certificate;
 };
 // PED side, C(2e,2s): read the RPK serial and certificate from the orange key.
 struct RpkRequestEvent {

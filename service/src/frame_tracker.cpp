@@ -5,7 +5,7 @@
 
 #include "rped/channel/messages.h"
 
-namespace rped::pedserver {
+namespace rped::service {
 
 void FrameTracker::feed(ByteView bytes) noexcept {
   while (!bytes.empty()) {
@@ -28,4 +28,4 @@ void FrameTracker::feed(ByteView bytes) noexcept {
   }
 }
 
-}  // namespace rped::pedserver
+}  // namespace rped::service

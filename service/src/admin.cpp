@@ -1,21 +1,106 @@
-#include "admin_client.h"
+#include "rped/service/admin.h"
 
 #include <arpa/inet.h>
-#include <fcntl.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <signal.h>
 #include <sys/socket.h>
+
+#include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <array>
 #include <cerrno>
 #include <cstring>
 #include <fstream>
 #include <utility>
 
-#include "admin_protocol.h"
+#include <nlohmann/json.hpp>
 
-namespace rped::pedserver {
+#include "rped/config/atomic_file.h"
+#include "rped/crypto/symmetric.h"
+#include "rped/secret.h"
+
+namespace rped::service {
+
+std::filesystem::path token_file_path(const std::filesystem::path& state_dir,
+                                      std::uint16_t admin_port) {
+  return state_dir / ("admin-" + std::to_string(admin_port) + ".token");
+}
+
+Result<std::string> new_admin_token() {
+  std::array<std::uint8_t, kAdminTokenBytes> random{};
+  RPED_TRY(crypto::random_bytes(random));
+  static constexpr char kHex[] = "0123456789abcdef";
+  std::string token;
+  token.reserve(2 * random.size());
+  for (const std::uint8_t byte : random) {
+    token.push_back(kHex[byte >> 4U]);
+    token.push_back(kHex[byte & 0x0fU]);
+  }
+  secure_wipe(random.data(), random.size());
+  return token;
+}
+
+Result<void> write_token_file(const std::filesystem::path& file, const TokenFile& contents) {
+  const nlohmann::json document = {
+      {"admin_port", contents.admin_port}, {"pid", contents.pid}, {"token", contents.token}};
+  RPED_TRY(config::write_file_atomically(file, document.dump() + "\n"));
+  if (::chmod(file.c_str(), 0600) != 0) {
+    return make_error(Errc::internal,
+                      "cannot make " + file.string() + " private: " + std::strerror(errno));
+  }
+  return {};
+}
+
+Result<TokenFile> read_token_file(const std::filesystem::path& file) {
+  constexpr std::size_t kMaxTokenFileBytes = 4096;
+  const int fd = ::open(file.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+  if (fd < 0) {
+    const int error = errno;
+    if (error == EACCES || error == EPERM) {
+      return make_error(Errc::invalid_argument, "permission denied");
+    }
+    return make_error(Errc::internal, "cannot read " + file.string() + ": " + std::strerror(error));
+  }
+  std::string text(kMaxTokenFileBytes, '\0');
+  std::size_t have = 0;
+  for (;;) {
+    const ssize_t n = ::read(fd, text.data() + have, text.size() - have);
+    if (n < 0 && errno == EINTR) {
+      continue;
+    }
+    if (n <= 0) {
+      break;
+    }
+    have += static_cast<std::size_t>(n);
+    if (have == text.size()) {
+      break;
+    }
+  }
+  ::close(fd);
+  text.resize(have);
+  const nlohmann::json document = nlohmann::json::parse(text, nullptr, false);
+  if (!document.is_object() || !document.contains("admin_port") ||
+      !document["admin_port"].is_number_unsigned() || !document.contains("pid") ||
+      !document["pid"].is_number_integer() || !document.contains("token") ||
+      !document["token"].is_string()) {
+    return make_error(Errc::invalid_encoding, file.string() + " is not an admin token file");
+  }
+  TokenFile contents;
+  contents.admin_port = document["admin_port"].get<std::uint16_t>();
+  contents.pid = document["pid"].get<pid_t>();
+  contents.token = document["token"].get<std::string>();
+  return contents;
+}
+
+bool token_matches(std::string_view expected, std::string_view given) noexcept {
+  return constant_time_equal(
+      std::span(reinterpret_cast<const std::uint8_t*>(expected.data()), expected.size()),
+      std::span(reinterpret_cast<const std::uint8_t*>(given.data()), given.size()));
+}
+
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -32,7 +117,7 @@ Error admin_error(std::uint16_t port, const std::string& what) {
 
 }  // namespace
 
-Result<AdminConnection> AdminConnection::open(std::uint16_t port,
+Result<AdminConnection> AdminConnection::open(std::string_view program, std::uint16_t port,
                                               std::chrono::milliseconds timeout) {
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) {
@@ -48,8 +133,8 @@ Result<AdminConnection> AdminConnection::open(std::uint16_t port,
     ::close(fd);
     if (error == ECONNREFUSED) {
       return make_error(Errc::invalid_argument,
-                        "pedserver is not running: nothing answers on the admin port "
-                        "127.0.0.1:" +
+                        std::string(program) +
+                            " is not running: nothing answers on the admin port 127.0.0.1:" +
                             std::to_string(port) + " (-admin)");
     }
     return make_error(Errc::internal, "cannot reach the admin port 127.0.0.1:" +
@@ -63,8 +148,8 @@ Result<AdminConnection> AdminConnection::open(std::uint16_t port,
     ::close(fd);
     if (error == ECONNREFUSED) {
       return make_error(Errc::invalid_argument,
-                        "pedserver is not running: nothing answers on the admin port "
-                        "127.0.0.1:" +
+                        std::string(program) +
+                            " is not running: nothing answers on the admin port 127.0.0.1:" +
                             std::to_string(port) + " (-admin)");
     }
     return make_error(
@@ -72,11 +157,14 @@ Result<AdminConnection> AdminConnection::open(std::uint16_t port,
         "cannot reach the admin port 127.0.0.1:" + std::to_string(port) + ": " +
             (ready <= 0 ? std::string("timed out") : std::string(std::strerror(error))));
   }
-  return AdminConnection(fd, port);
+  return AdminConnection(fd, program, port);
 }
 
 AdminConnection::AdminConnection(AdminConnection&& other) noexcept
-    : fd_(std::exchange(other.fd_, -1)), port_(other.port_), pending_(std::move(other.pending_)) {}
+    : fd_(std::exchange(other.fd_, -1)),
+      program_(std::move(other.program_)),
+      port_(other.port_),
+      pending_(std::move(other.pending_)) {}
 
 AdminConnection::~AdminConnection() {
   if (fd_ >= 0) {
@@ -110,7 +198,7 @@ Result<nlohmann::json> AdminConnection::exchange(const nlohmann::json& request,
       pending_.erase(0, end + 1);
       nlohmann::json document = nlohmann::json::parse(answer, nullptr, false);
       if (!document.is_object() || !document.contains("ok") || !document["ok"].is_boolean()) {
-        return admin_error(port_, "the program there is not pedserver (unexpected answer)");
+        return admin_error(port_, "the program there is not " + program_ + " (unexpected answer)");
       }
       return document;
     }
@@ -156,16 +244,19 @@ bool AdminConnection::wait_for_close(std::chrono::milliseconds timeout) {
   }
 }
 
-Result<AdminSession> open_admin_session(std::uint16_t port, std::string_view action) {
-  RPED_TRY_ASSIGN(AdminConnection connection, AdminConnection::open(port, kAdminIoTimeout));
+Result<AdminSession> open_admin_session(std::string_view program, std::uint16_t port,
+                                        std::string_view action) {
+  RPED_TRY_ASSIGN(AdminConnection connection,
+                  AdminConnection::open(program, port, kAdminIoTimeout));
   RPED_TRY_ASSIGN(
       nlohmann::json hello,
       connection.exchange(nlohmann::json{{"command", admin_command::hello}}, kAdminIoTimeout));
-  if (!hello.value("ok", false) || hello.value("server", "") != "pedserver" ||
+  if (!hello.value("ok", false) || hello.value("server", "") != program ||
       !hello.contains("token_file") || !hello["token_file"].is_string() ||
       !hello.contains("owner_uid") || !hello["owner_uid"].is_number_integer() ||
       !hello.contains("pid") || !hello["pid"].is_number_integer()) {
-    return admin_error(port, "the program there is not pedserver (unexpected hello)");
+    return admin_error(port,
+                       "the program there is not " + std::string(program) + " (unexpected hello)");
   }
   const std::string token_file = hello["token_file"].get<std::string>();
   const auto owner = hello["owner_uid"].get<std::int64_t>();
@@ -173,10 +264,10 @@ Result<AdminSession> open_admin_session(std::uint16_t port, std::string_view act
   if (!token.ok()) {
     if (token.error().message == "permission denied") {
       return make_error(Errc::invalid_argument,
-                        "permission denied: only the user who started pedserver (uid " +
-                            std::to_string(owner) + ") or root may " + std::string(action) +
-                            " (the admin token " + token_file + " is not readable by uid " +
-                            std::to_string(::geteuid()) + ")");
+                        "permission denied: only the user who started " + std::string(program) +
+                            " (uid " + std::to_string(owner) + ") or root may " +
+                            std::string(action) + " (the admin token " + token_file +
+                            " is not readable by uid " + std::to_string(::geteuid()) + ")");
     }
     return std::move(token).error();
   }
@@ -221,4 +312,4 @@ bool process_gone(pid_t pid) {
          (text[paren + 2] == 'Z' || text[paren + 2] == 'X');
 }
 
-}  // namespace rped::pedserver
+}  // namespace rped::service

@@ -1,5 +1,5 @@
 // Where the channel's byte stream is relative to its frames (docs/protocol.md
-// §2): inside a frame or between frames. The session uses it only to enforce
+// §2): inside a frame or between frames. A ChannelConnection uses it only to enforce
 // -socketreadtimeout on a frame that stalls half-way; the endpoint does every
 // check on the frames themselves.
 //
@@ -13,7 +13,7 @@
 #include "rped/bytes.h"
 #include "rped/channel/limits.h"
 
-namespace rped::pedserver {
+namespace rped::service {
 
 class FrameTracker final {
  public:
@@ -28,4 +28,4 @@ class FrameTracker final {
   std::size_t body_left_ = 0;
 };
 
-}  // namespace rped::pedserver
+}  // namespace rped::service

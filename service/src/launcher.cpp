@@ -1,4 +1,4 @@
-#include "launcher.h"
+#include "rped/service/launcher.h"
 
 #include <fcntl.h>
 #include <poll.h>
@@ -15,9 +15,7 @@
 #include <utility>
 #include <vector>
 
-#include "version.h"
-
-namespace rped::pedserver {
+namespace rped::service {
 namespace {
 
 using Clock = std::chrono::steady_clock;
@@ -53,7 +51,7 @@ void write_all(int fd, std::string_view text) {
   const std::string fd_text = std::to_string(inherited);
   ::setenv(kReadyFdVariable, fd_text.c_str(), 1);
   std::vector<std::string> arguments;
-  arguments.emplace_back("pedserver");
+  arguments.push_back(options.program);
   arguments.insert(arguments.end(), options.arguments.begin(), options.arguments.end());
   arguments.emplace_back("-foreground");
   std::vector<char*> argv;
@@ -78,9 +76,11 @@ std::string exit_description(int status) {
 }
 
 int fail(const LaunchOptions& options, const std::string& why) {
-  std::fprintf(stderr, "pedserver: the background process failed to start: %s\n", why.c_str());
+  std::fprintf(stderr, "%s: the background process failed to start: %s\n", options.program.c_str(),
+               why.c_str());
   if (!options.log_file.empty()) {
-    std::fprintf(stderr, "pedserver: see the log file %s\n", options.log_file.c_str());
+    std::fprintf(stderr, "%s: see the log file %s\n", options.program.c_str(),
+                 options.log_file.c_str());
   }
   return kExitFailure;
 }
@@ -88,8 +88,8 @@ int fail(const LaunchOptions& options, const std::string& why) {
 }  // namespace
 
 int launch_background(const LaunchOptions& options) {
-  std::printf("Ped Server Version %s\n", std::string(kSoftwareVersion).c_str());
-  std::printf("Ped Server launched in startup mode.\n");
+  std::printf("%s Version %s\n", options.display_name.c_str(), options.version.c_str());
+  std::printf("%s launched in startup mode.\n", options.display_name.c_str());
   std::printf("Starting background process\n");
   std::fflush(stdout);
   std::fflush(stderr);
@@ -163,8 +163,8 @@ int launch_background(const LaunchOptions& options) {
       ::usleep(20'000);
     }
     return fail(options, "it did not report that it was ready within " +
-                             std::to_string(options.startup_timeout.count()) +
-                             " s (-bgprocessstartuptimeout); it was stopped");
+                             std::to_string(options.startup_timeout.count()) + " s (" +
+                             options.startup_timeout_option + "); it was stopped");
   }
   if (!complete) {
     int status = 0;
@@ -174,15 +174,17 @@ int launch_background(const LaunchOptions& options) {
   }
   if (line == "ready") {
     std::printf("Background process started\n");
-    std::printf("Ped Server Process created, exiting this process.\n");
+    std::printf("%s Process created, exiting this process.\n", options.display_name.c_str());
     return kExitOk;
   }
-  if (line.starts_with("noped ")) {
+  if (line.starts_with("degraded ")) {
     std::printf("Background process started\n");
-    std::printf("Warning: PED not found: %s\n", line.substr(6).c_str());
-    std::printf("The server keeps looking for the PED and serves it as soon as it is connected.\n");
-    std::printf("Ped Server Process created, exiting this process.\n");
-    return kExitStartedWithoutPed;
+    std::printf("Warning: %s\n", line.substr(9).c_str());
+    if (!options.degraded_note.empty()) {
+      std::printf("%s\n", options.degraded_note.c_str());
+    }
+    std::printf("%s Process created, exiting this process.\n", options.display_name.c_str());
+    return kExitStartedDegraded;
   }
   if (line.starts_with("error ")) {
     int status = 0;
@@ -237,11 +239,11 @@ void ReadinessReporter::report(std::string_view line) {
 void ReadinessReporter::ready() {
   report("ready");
 }
-void ReadinessReporter::ready_without_ped(std::string_view why) {
-  report("noped " + std::string(why));
+void ReadinessReporter::ready_degraded(std::string_view why) {
+  report("degraded " + std::string(why));
 }
 void ReadinessReporter::failed(std::string_view why) {
   report("error " + std::string(why));
 }
 
-}  // namespace rped::pedserver
+}  // namespace rped::service

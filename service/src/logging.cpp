@@ -1,4 +1,4 @@
-#include "logging.h"
+#include "rped/service/logging.h"
 
 #include <fcntl.h>
 #include <sys/stat.h>
@@ -18,7 +18,7 @@
 
 #include "rped/config/paths.h"
 
-namespace rped::pedserver {
+namespace rped::service {
 namespace {
 
 constexpr const char* kLogPattern = "%Y-%m-%d %H:%M:%S.%e %-7l %v";
@@ -113,7 +113,7 @@ Result<std::shared_ptr<spdlog::logger>> open_log(const LogOptions& options) {
     auto filter = std::make_shared<LevelFilterSink>(
         std::move(sinks),
         LevelSwitches{options.info, options.warning, options.error, options.trace});
-    auto logger = std::make_shared<spdlog::logger>("pedserver", std::move(filter));
+    auto logger = std::make_shared<spdlog::logger>(options.name, std::move(filter));
     logger->set_level(spdlog::level::trace);  // the filter decides
     logger->flush_on(spdlog::level::trace);   // a crash must not lose the last lines
     return logger;
@@ -122,4 +122,4 @@ Result<std::shared_ptr<spdlog::logger>> open_log(const LogOptions& options) {
   }
 }
 
-}  // namespace rped::pedserver
+}  // namespace rped::service

@@ -1,4 +1,4 @@
-// The daemon's log: spdlog with a size-rotated file and Luna's four level
+// A daemon's log: spdlog with a size-rotated file and Luna's four level
 // switches (-loginfo, -logwarning, -logerror, -logtrace), each independent.
 //
 // Nothing secret is ever logged: log lines are built from peers, session ids,
@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <filesystem>
 #include <memory>
+#include <string>
 
 #include "rped/result.h"
 
@@ -18,11 +19,12 @@ namespace spdlog {
 class logger;
 }
 
-namespace rped::pedserver {
+namespace rped::service {
 
 inline constexpr std::size_t kLogBackupFiles = 3;  // pedserver.1.log .. pedserver.3.log
 
 struct LogOptions final {
+  std::string name;  // the logger's name: the daemon
   std::filesystem::path file;
   std::size_t max_file_bytes = 4096 * 1024;
   bool info = true;
@@ -37,4 +39,4 @@ struct LogOptions final {
 // naming it and the reason, so `-mode start` can report it instead of hanging.
 Result<std::shared_ptr<spdlog::logger>> open_log(const LogOptions& options);
 
-}  // namespace rped::pedserver
+}  // namespace rped::service
