@@ -48,6 +48,8 @@ inline constexpr std::string_view logwarning = "logwarning";
 inline constexpr std::string_view logerror = "logerror";
 inline constexpr std::string_view logtrace = "logtrace";
 inline constexpr std::string_view maxlogfilesize = "maxlogfilesize";
+inline constexpr std::string_view hsm = "hsm";
+inline constexpr std::string_view pedtimeout = "pedtimeout";
 }  // namespace opt
 
 namespace cmd {
@@ -156,13 +158,29 @@ inline constexpr std::array kOptionSpecs{
                .commands = kSerialCommands,
                .required_in = kSerialRequired},
     // --- settings: command line or config file ---
+    OptionSpec{.name = opt::hsm,
+               .kind = OptionKind::path,
+               .value_name = "socket",
+               .help = "The HSM this client serves: the backend socket of the HSM emulator "
+                       "(hsmsim's STATE_DIR/backend.sock). Needed by start.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::pedtimeout,
+               .kind = OptionKind::integer,
+               .min = 1,
+               .max = 3600,
+               .unit = "seconds",
+               .default_value = "200",
+               .help = "assignid and testid: time allowed for the whole connection, the "
+                       "custodian's orange key included (the HSM gives its own for ped connect).",
+               .storage = Storage::config_file},
     OptionSpec{.name = opt::idletimeout,
                .kind = OptionKind::integer,
                .min = 1,
                .max = 86400,
                .unit = "seconds",
                .default_value = "1800",
-               .help = "Close a PED connection after this long without traffic.",
+               .help = "Close the Remote PED connection after this long without a PED operation "
+                       "(keep-alive pings do not count).",
                .storage = Storage::config_file},
     OptionSpec{.name = opt::socketreadtimeout,
                .kind = OptionKind::integer,
