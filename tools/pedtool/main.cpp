@@ -1,9 +1,13 @@
 // pedtool: the operator's and auditor's utility.
 //   pedtool selftest   run the power-on self-tests and print each result
+//   pedtool pkc verify|show ...   HSM public key confirmations (pkc_command.h)
 #include <cstdio>
 #include <cstring>
+#include <string>
 #include <string_view>
+#include <vector>
 
+#include "pkc_command.h"
 #include "rped/selftest.h"
 
 namespace {
@@ -12,6 +16,10 @@ constexpr const char* kUsage =
     "usage: pedtool <command>\n"
     "commands:\n"
     "  selftest   run the cryptographic power-on self-tests (known-answer tests)\n"
+    "  pkc verify -inputfile F [-root ROOT.pem] [-csr REQ.pem] [-pin SHA256]\n"
+    "             verify an HSM public key confirmation (docs/attestation.md)\n"
+    "  pkc show -inputfile F\n"
+    "             print a PKC decoded (not verified)\n"
     "  help       show this text\n";
 
 int run_selftest() {
@@ -30,6 +38,10 @@ int run_selftest() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc >= 2 && std::string_view(argv[1]) == "pkc") {
+    const std::vector<std::string> args(argv + 2, argv + argc);
+    return rped::pedtool::run_pkc(args);
+  }
   if (argc != 2) {
     std::fputs(kUsage, stderr);
     return 2;
@@ -42,6 +54,6 @@ int main(int argc, char** argv) {
     std::fputs(kUsage, stdout);
     return 0;
   }
-  std::fprintf(stderr, "pedtool: unknown command '%s'; allowed: selftest, help\n", argv[1]);
+  std::fprintf(stderr, "pedtool: unknown command '%s'; allowed: selftest, pkc, help\n", argv[1]);
   return 2;
 }

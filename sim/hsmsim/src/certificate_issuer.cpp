@@ -9,6 +9,7 @@
 #include <ctime>
 #include <memory>
 
+#include "rped/attestation/pkc.h"
 #include "rped/crypto/symmetric.h"
 
 namespace rped::hsmsim {
@@ -114,6 +115,14 @@ Result<crypto::Certificate> build(EVP_PKEY* subject_key, const X509* issuer, EVP
       // docs/protocol.md §8: keyUsage present with keyAgreement.
       RPED_TRY(add_extension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
       RPED_TRY(add_extension(x, &ctx, NID_key_usage, "critical,keyAgreement"));
+      break;
+    case CertificateRole::attestation:
+      // docs/attestation.md §2: signs PKCs only; the EKU says so, so a verifier
+      // refuses a PKC signed with any other key the HOC certified.
+      RPED_TRY(add_extension(x, &ctx, NID_basic_constraints, "critical,CA:FALSE"));
+      RPED_TRY(add_extension(x, &ctx, NID_key_usage, "critical,digitalSignature"));
+      RPED_TRY(add_extension(x, &ctx, NID_ext_key_usage,
+                             std::string(attestation::kKeyAttestationEkuOid).c_str()));
       break;
     default:
       return make_error(Errc::invalid_argument, "unknown certificate role");

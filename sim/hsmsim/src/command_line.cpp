@@ -7,6 +7,8 @@
 #include <optional>
 #include <vector>
 
+#include "rped/hsmsim/pkc.h"
+
 namespace rped::hsmsim {
 
 namespace {
@@ -155,6 +157,9 @@ constexpr OptionSpec kForce[] = {{"force", Takes::nothing}};
 constexpr OptionSpec kLabel[] = {{"label", Takes::value}, {"force", Takes::nothing}};
 constexpr OptionSpec kPolicy[] = {{"policy", Takes::value}, {"value", Takes::value}};
 constexpr OptionSpec kName[] = {{"name", Takes::value}};
+constexpr OptionSpec kPkcGet[] = {{"handle", Takes::value}, {"outputfile", Takes::value}};
+constexpr OptionSpec kKeyGenerate[] = {
+    {"label", Takes::value}, {"usage", Takes::value}, {"extractable", Takes::nothing}};
 
 CommandResult dispatch(Hsm& hsm, std::span<const std::string> words, Console& out) {
   if (words.empty()) {
@@ -321,6 +326,30 @@ CommandResult dispatch(Hsm& hsm, std::span<const std::string> words, Console& ou
     HSMSIM_NO_OPTIONS();
     return hsm.partition_show(out);
   }
+  // docs/attestation.md §5 (pkc.h).
+  if (command == "pkc get") {
+    HSMSIM_OPTIONS(o, kPkcGet);
+    const auto handle = number(text(o, "handle").value_or(""), 1, 0xFFFFFFFF);
+    if (!handle || !text(o, "outputfile")) {
+      return bad("give -handle N (1: the HSM static key) and -outputfile FILE");
+    }
+    return pkc_get(hsm, static_cast<std::uint32_t>(*handle), *text(o, "outputfile"), out);
+  }
+  if (command == "key generate") {
+    HSMSIM_OPTIONS(o, kKeyGenerate);
+    const std::string usage = lower(text(o, "usage").value_or("sign"));
+    if (usage != "sign" && usage != "derive") {
+      return bad("-usage is sign (digitalSignature) or derive (keyAgreement)");
+    }
+    return key_generate(hsm, text(o, "label").value_or(""),
+                        usage == "sign" ? attestation::kDigitalSignature
+                                        : attestation::kKeyAgreement,
+                        flag(o, "extractable"), out);
+  }
+  if (command == "key list") {
+    HSMSIM_NO_OPTIONS();
+    return key_list(hsm, out);
+  }
 #undef HSMSIM_OPTIONS
 #undef HSMSIM_NO_OPTIONS
   return bad("unknown command '" + command + "'; type 'help'");
@@ -385,6 +414,9 @@ std::string command_help() {
          "role\n"
          "  role logout | role show\n"
          "  partition create | partition init -label L [-force] | partition show\n"
+         "  pkc get -handle N -outputfile F                        the key's public key "
+         "confirmation\n"
+         "  key generate [-label L] [-usage sign|derive] [-extractable] | key list\n"
          "  help";
 }
 

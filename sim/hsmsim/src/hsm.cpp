@@ -1612,6 +1612,17 @@ CommandResult Hsm::partition_show(Console& out) {
 
 // ---------------------------------------------------------------------------
 
+Result<void> Hsm::update_state(const std::function<Result<void>(HsmState&)>& change) {
+  const std::lock_guard lock(impl_->mu);
+  HsmState next = impl_->state.clone();
+  RPED_TRY(change(next));
+  RPED_TRY(impl_->directory.save(next));
+  impl_->state = std::move(next);
+  return {};
+}
+
+const std::filesystem::path& Hsm::state_directory() const { return impl_->directory.path(); }
+
 HsmState Hsm::snapshot() const {
   const std::lock_guard lock(impl_->mu);
   return impl_->state.clone();

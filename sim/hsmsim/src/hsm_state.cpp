@@ -27,6 +27,8 @@ enum class Section : std::uint16_t {
   rpv = 0x0004,
   policies = 0x0005,
   ped = 0x0006,
+  attestation = 0x0007,  // the attestation key and certificate (docs/attestation.md)
+  key_objects = 0x0008,  // `key generate` objects
   // 0x0100 and up: reserved for the audit log (issue 7).
 };
 
@@ -165,6 +167,37 @@ Result<void> read_section(HsmState& state, Section tag, ByteView body) {
     case Section::ped: {
       RPED_TRY_ASSIGN(state.ped.host, read_text(r, "ped host"));
       RPED_TRY_ASSIGN(state.ped.port, r.u16("ped port"));
+      break;
+    }
+    case Section::attestation: {
+      Manufacturing& m = state.manufacturing;
+      RPED_TRY_ASSIGN(m.attestation_private, read_secret(r, crypto::kP521FieldBytes,
+                                                         crypto::kP521FieldBytes,
+                                                         "attestation_private"));
+      RPED_TRY_ASSIGN(m.attestation_certificate, read_blob(r, 1, kMaxDer, "attestation_certificate"));
+      break;
+    }
+    case Section::key_objects: {
+      RPED_TRY_ASSIGN(state.next_handle, r.u32("next handle"));
+      RPED_TRY_ASSIGN(const std::uint16_t count, r.u16("object count"));
+      if (count > kMaxKeyObjects) {
+        return make_error(Errc::invalid_encoding, "more than 64 key objects");
+      }
+      for (std::uint16_t i = 0; i < count; ++i) {
+        KeyObject o;
+        RPED_TRY_ASSIGN(o.handle, r.u32("handle"));
+        RPED_TRY_ASSIGN(o.label, read_text(r, "key label"));
+        RPED_TRY_ASSIGN(o.key_usage, r.u16("key usage"));
+        RPED_TRY_ASSIGN(o.extractable, read_bool(r, "extractable"));
+        RPED_TRY_ASSIGN(o.private_scalar, read_secret(r, crypto::kP521FieldBytes,
+                                                      crypto::kP521FieldBytes, "key private"));
+        RPED_TRY_ASSIGN(const std::uint64_t created, r.u64("created_at"));
+        o.created_at = static_cast<std::int64_t>(created);
+        if (o.handle < kFirstGeneratedHandle || o.handle >= state.next_handle) {
+          return make_error(Errc::invalid_encoding, "key object handle out of range");
+        }
+        state.objects.push_back(std::move(o));
+      }
       break;
     }
     default:
@@ -335,6 +368,7 @@ void HsmState::zeroize() {
   so = {};
   hsm_domain = {};
   partition = {};
+  objects.clear();  // partition objects; handles are not reused
 }
 
 void HsmState::factory_reset() {
@@ -361,6 +395,13 @@ HsmState HsmState::clone() const {
   c.manufacturing.root_certificate = manufacturing.root_certificate;
   c.manufacturing.hoc_certificate = manufacturing.hoc_certificate;
   c.manufacturing.static_certificate = manufacturing.static_certificate;
+  c.manufacturing.attestation_private = manufacturing.attestation_private.clone();
+  c.manufacturing.attestation_certificate = manufacturing.attestation_certificate;
+  for (const KeyObject& o : objects) {
+    c.objects.push_back(KeyObject{o.handle, o.label, o.key_usage, o.extractable,
+                                  o.private_scalar.clone(), o.created_at});
+  }
+  c.next_handle = next_handle;
   c.initialized = initialized;
   c.label = label;
   c.so = so.clone();
@@ -449,6 +490,26 @@ Result<SecretBytes> HsmState::serialize() const {
     w.text(ped.host, kMaxText);
     w.u16(ped.port);
     write_section(out, Section::ped, std::move(w));
+  }
+  if (!m.attestation_certificate.empty()) {
+    SecretWriter w;
+    w.vector16(m.attestation_private.reveal());
+    w.vector16(m.attestation_certificate);
+    write_section(out, Section::attestation, std::move(w));
+  }
+  {
+    SecretWriter w;
+    w.u32(next_handle);
+    w.u16(static_cast<std::uint16_t>(objects.size()));
+    for (const KeyObject& o : objects) {
+      w.u32(o.handle);
+      w.text(o.label, kMaxText);
+      w.u16(o.key_usage);
+      w.u8(o.extractable ? 1 : 0);
+      w.vector16(o.private_scalar.reveal());
+      w.u64(static_cast<std::uint64_t>(o.created_at));
+    }
+    write_section(out, Section::key_objects, std::move(w));
   }
   return out.take();
 }

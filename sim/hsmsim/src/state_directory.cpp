@@ -15,6 +15,7 @@
 #include "rped/config/paths.h"
 #include "rped/crypto/symmetric.h"
 #include "rped/hsmsim/certificate_issuer.h"
+#include "rped/hsmsim/pkc.h"
 
 namespace rped::hsmsim {
 
@@ -273,6 +274,8 @@ Result<StateDirectory> StateDirectory::open(const std::filesystem::path& dir,
   } else {
     RPED_TRY_ASSIGN(state, manufacture(dir, options));
   }
+  // docs/attestation.md §5: made at manufacturing, or added to an older state.
+  RPED_TRY(ensure_attestation_key(state.manufacturing));
   RPED_TRY_ASSIGN(const HsmKeys keys, load_keys(state.manufacturing));
   StateDirectory directory(dir, lock, std::move(state));
   guard.keep = true;

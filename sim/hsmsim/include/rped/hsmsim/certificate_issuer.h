@@ -28,6 +28,9 @@ enum class CertificateRole : std::uint8_t {
   manufacturer_root,  // trust anchor of the demo manufacturer
   hsm_origin,         // HOC: the HSM's own CA, issues its static-key and RPK certificates
   key_agreement,      // an ECDH static key: the HSM static key or an RPK
+  attestation,        // the HSM's attestation key (issued by the HOC): signs PKCs
+                      // (docs/attestation.md §2): CA:FALSE; critical keyUsage
+                      // digitalSignature; extendedKeyUsage id-kp-rpedKeyAttestation
 };
 
 struct CertificateProfile {

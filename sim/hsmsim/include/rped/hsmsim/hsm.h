@@ -158,6 +158,12 @@ class Hsm final {
   CommandResult partition_init(const std::string& label, bool force, Console& out);
   CommandResult partition_show(Console& out);
 
+  // --- for firmware features in their own files (pkc.cpp) ---------------------
+  // Transactional: `change` edits a copy of the state; when it succeeds the
+  // copy is saved and replaces the state. Under the state lock.
+  Result<void> update_state(const std::function<Result<void>(HsmState&)>& change);
+  const std::filesystem::path& state_directory() const;
+
   // --- for tests and `hsmsim show` --------------------------------------------
   HsmState snapshot() const;
   std::optional<Role> logged_in() const;

@@ -26,6 +26,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rped/bytes.h"
 #include "rped/ped/device_protocol.h"
@@ -111,6 +112,26 @@ struct Manufacturing {
   Bytes root_certificate;      // DER, the manufacturer root (public; its key is not in the HSM)
   Bytes hoc_certificate;       // DER
   Bytes static_certificate;    // DER, keyAgreement, serialNumber = serial
+  // The attestation key that signs PKCs (docs/attestation.md §2), issued by
+  // the HOC. Its own state section (0x0007): a state file from before it
+  // loads with both empty, and StateDirectory::open adds them.
+  SecretBytes attestation_private;  // 66-byte P-521 scalar; empty: not yet made
+  Bytes attestation_certificate;    // DER, digitalSignature + id-kp-rpedKeyAttestation
+};
+
+// A key pair generated inside the HSM by `key generate` (docs/hsmsim.md §3,
+// docs/attestation.md §5): the minimal partition object hsmsim needs to
+// attest "any key it generates". P-521 only; never leaves the HSM.
+inline constexpr std::uint32_t kStaticKeyHandle = 1;        // the HSM static ECDH key
+inline constexpr std::uint32_t kFirstGeneratedHandle = 16;  // `key generate` counts from here
+inline constexpr std::size_t kMaxKeyObjects = 64;
+struct KeyObject {
+  std::uint32_t handle = 0;
+  std::string label;            // 0..32 characters
+  std::uint16_t key_usage = 0;  // attestation::KeyUsageBit set
+  bool extractable = false;     // CKA_EXTRACTABLE as given at generation
+  SecretBytes private_scalar;   // 66-byte P-521 scalar
+  std::int64_t created_at = 0;  // Unix time
 };
 
 struct PedSettings {
@@ -141,6 +162,8 @@ struct HsmState {
   RpvRecord rpv;
   std::map<std::uint16_t, std::uint32_t> policies;  // PolicyId -> value; missing: the default
   PedSettings ped;
+  std::vector<KeyObject> objects;  // section 0x0008; destroyed by zeroize
+  std::uint32_t next_handle = kFirstGeneratedHandle;
 
   std::uint32_t policy(PolicyId id) const;
   PedSecretRecord& role_record(Role role);
