@@ -29,6 +29,7 @@
 #include "rped/config/paths.h"
 #include "rped/selftest.h"
 #include "rped/service/admin_server.h"
+#include "rped/service/net.h"
 
 namespace rped::pedclient {
 namespace {
@@ -41,14 +42,6 @@ using Clock = std::chrono::steady_clock;
 
 constexpr std::chrono::seconds kHsmRetryInterval{1};
 constexpr std::chrono::milliseconds kTestIdVerdictWait{2'000};
-
-std::string hostname() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) != 0) {
-    return "unknown";
-  }
-  return name;
-}
 
 std::int64_t whole_seconds(Clock::duration d) {
   return std::chrono::duration_cast<std::chrono::seconds>(d).count();
@@ -85,13 +78,12 @@ class Daemon final : public HsmRequestHandler {
         signals_(io_),
         hsm_retry_(io_),
         force_timer_(io_),
-        admin_(io_,
-               service::AdminServerConfig{"pedclient", std::string(kSoftwareVersion),
-                                          config.admin_port, config.external_admin,
-                                          config.state_dir},
-               log_, [this](const service::AdminRequest& request) {
-                 return admin_request(request);
-               }) {}
+        admin_(
+            io_,
+            service::AdminServerConfig{"pedclient", std::string(kSoftwareVersion),
+                                       config.admin_port, config.external_admin, config.state_dir},
+            log_, [this](const service::AdminRequest& request) { return admin_request(request); }) {
+  }
 
   ~Daemon() override {
     // The backend's reader thread calls this object: stop it first.
@@ -147,10 +139,10 @@ class Daemon final : public HsmRequestHandler {
       if (link_) {
         link_->ped_request(id, std::move(*shared));
       } else if (auto backend = current_backend()) {
-        static_cast<void>(backend->refuse(
-            hsm::MessageType::ped_request, id,
-            hsm::Failure{hsm::Status::no_ped_connection, std::nullopt,
-                         "no Remote PED connection is open (ped connect)"}));
+        static_cast<void>(
+            backend->refuse(hsm::MessageType::ped_request, id,
+                            hsm::Failure{hsm::Status::no_ped_connection, std::nullopt,
+                                         "no Remote PED connection is open (ped connect)"}));
       }
     });
   }
@@ -269,9 +261,9 @@ class Daemon final : public HsmRequestHandler {
         if (identity->ok()) {
           link->start(std::move(*identity).value());
         } else {
-          link->abort(hsm::Failure{hsm::Status::internal, std::nullopt,
-                                   "cannot read the HSM's identity: " +
-                                       identity->error().message.substr(0, 160)});
+          link->abort(hsm::Failure{
+              hsm::Status::internal, std::nullopt,
+              "cannot read the HSM's identity: " + identity->error().message.substr(0, 160)});
         }
       });
     });
@@ -329,28 +321,27 @@ class Daemon final : public HsmRequestHandler {
                                        std::to_string(link_->target().port) + ")"}));
       return;
     }
-    log_->info("the HSM asks for a Remote PED connection to {}:{} ({})", request.host,
-               request.port, channel::scheme_name(request.scheme));
+    log_->info("the HSM asks for a Remote PED connection to {}:{} ({})", request.host, request.port,
+               channel::scheme_name(request.scheme));
     LinkTarget target{request.host, request.port, request.scheme,
                       std::chrono::milliseconds(request.timeout_ms), "ped connect from the HSM"};
-    open_link(std::move(target),
-              [this, id, scheme = request.scheme](const std::optional<hsm::Failure>& failure,
-                                                  const LinkUp& up) {
-                auto answer_to = current_backend();
-                if (!answer_to) {
-                  return;
-                }
-                if (failure) {
-                  static_cast<void>(answer_to->refuse(hsm::MessageType::connect_ped, id, *failure));
-                  return;
-                }
-                hsm::ConnectPedResponse response;
-                response.rpk_serial = up.rpk_serial;
-                response.pedserver = up.pedserver;
-                response.peer_subject = up.peer_subject.substr(0, hsm::kMaxTextBytes);
-                static_cast<void>(answer_to->complete_connect_ped(id, response));
-                report_link_up(up, scheme);
-              });
+    open_link(std::move(target), [this, id, scheme = request.scheme](
+                                     const std::optional<hsm::Failure>& failure, const LinkUp& up) {
+      auto answer_to = current_backend();
+      if (!answer_to) {
+        return;
+      }
+      if (failure) {
+        static_cast<void>(answer_to->refuse(hsm::MessageType::connect_ped, id, *failure));
+        return;
+      }
+      hsm::ConnectPedResponse response;
+      response.rpk_serial = up.rpk_serial;
+      response.pedserver = up.pedserver;
+      response.peer_subject = up.peer_subject.substr(0, hsm::kMaxTextBytes);
+      static_cast<void>(answer_to->complete_connect_ped(id, response));
+      report_link_up(up, scheme);
+    });
   }
 
   void hsm_disconnect(std::uint32_t id) {
@@ -456,26 +447,25 @@ class Daemon final : public HsmRequestHandler {
     auto wait = std::make_shared<AdminWait>(io_);
     log_->info("admin: assignid {} -> HSM {}: connecting to {}:{}", *id, serial, mapping.host,
                mapping.port);
-    open_link(LinkTarget{mapping.host, mapping.port, channel::Scheme::full_unified,
-                         config_.ped_timeout, "assignid " + std::to_string(*id)},
-              [this, wait, id = *id, serial](const std::optional<hsm::Failure>& failure,
-                                             const LinkUp& up) {
-                if (failure) {
-                  wait->complete(error_message("PED id " + std::to_string(id) + ": " +
-                                               failure->message));
-                  return;
-                }
-                auto saved_table = PedIdTable::load(ped_ids_file());
-                if (saved_table.ok() && saved_table->assign(id, serial).ok()) {
-                  static_cast<void>(saved_table->save(ped_ids_file()));
-                }
-                assigned_id_ = id;
-                report_link_up(up, channel::Scheme::full_unified);
-                wait->complete(ok_message("PED id " + std::to_string(id) + " assigned to HSM " +
-                                          std::to_string(serial) + ": connected to " +
-                                          up.pedserver + " (RPK " +
-                                          std::to_string(up.rpk_serial) + ")"));
-              });
+    open_link(
+        LinkTarget{mapping.host, mapping.port, channel::Scheme::full_unified, config_.ped_timeout,
+                   "assignid " + std::to_string(*id)},
+        [this, wait, id = *id, serial](const std::optional<hsm::Failure>& failure,
+                                       const LinkUp& up) {
+          if (failure) {
+            wait->complete(error_message("PED id " + std::to_string(id) + ": " + failure->message));
+            return;
+          }
+          auto saved_table = PedIdTable::load(ped_ids_file());
+          if (saved_table.ok() && saved_table->assign(id, serial).ok()) {
+            static_cast<void>(saved_table->save(ped_ids_file()));
+          }
+          assigned_id_ = id;
+          report_link_up(up, channel::Scheme::full_unified);
+          wait->complete(ok_message("PED id " + std::to_string(id) + " assigned to HSM " +
+                                    std::to_string(serial) + ": connected to " + up.pedserver +
+                                    " (RPK " + std::to_string(up.rpk_serial) + ")"));
+        });
     co_return co_await wait_for(wait);
   }
 
@@ -546,35 +536,15 @@ class Daemon final : public HsmRequestHandler {
       co_return error_message("the HSM is not attached (" + last_hsm_error_ + ")");
     }
     const std::string where = mapping.host + ":" + std::to_string(mapping.port);
-    boost::system::error_code error;
-    tcp::resolver resolver(io_);
-    const auto results = co_await resolver.async_resolve(
-        mapping.host, std::to_string(mapping.port), asio::redirect_error(use_awaitable, error));
-    if (error || results.empty()) {
-      co_return error_message("PED id " + std::to_string(*id) + ": cannot resolve " + where +
-                              ": " + error.message());
-    }
-    tcp::socket socket(io_);
+    service::TcpSocket socket(asio::make_strand(io_));
     const Clock::time_point started = Clock::now();
-    {
-      asio::steady_timer limit(io_);
-      limit.expires_after(config_.link.socket_write);
-      limit.async_wait([&socket](const boost::system::error_code& waited) {
-        if (!waited) {
-          boost::system::error_code ignored;
-          socket.close(ignored);
-        }
-      });
-      co_await asio::async_connect(socket, results, asio::redirect_error(use_awaitable, error));
-      limit.cancel();
+    const Result<void> dialled = co_await service::dial(
+        socket, mapping.host, mapping.port, "the PED server", started + config_.link.socket_write);
+    if (!dialled.ok()) {
+      co_return error_message("PED id " + std::to_string(*id) + ": " + dialled.error().message);
     }
-    if (error || !socket.is_open()) {
-      co_return error_message("PED id " + std::to_string(*id) + ": cannot connect to the PED " +
-                              "server at " + where + ": " +
-                              (error ? error.message() : std::string("no answer (timed out)")));
-    }
-    const auto rtt =
-        std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
+    boost::system::error_code error;
+    const auto rtt = std::chrono::duration_cast<std::chrono::microseconds>(Clock::now() - started);
     // The identity call blocks: on the worker.
     auto identity = std::make_shared<std::optional<Result<HsmIdentity>>>();
     auto wait = std::make_shared<AdminWait>(io_);
@@ -641,8 +611,7 @@ class Daemon final : public HsmRequestHandler {
       }
     }
     socket.close(error);
-    log_->info("admin: testid {} ({}): {}; TCP round trip {} us", *id, where, verdict,
-               rtt.count());
+    log_->info("admin: testid {} ({}): {}; TCP round trip {} us", *id, where, verdict, rtt.count());
     co_return testid_result(passed, *id, where, rtt, verdict);
   }
 
@@ -694,7 +663,7 @@ class Daemon final : public HsmRequestHandler {
     }
     const bool attached = backend_ != nullptr;
     return {{"client",
-             {{"hostname", hostname()},
+             {{"hostname", service::host_name()},
               {"pid", ::getpid()},
               {"owner_uid", ::geteuid()},
               {"software_version", kSoftwareVersion},
@@ -715,15 +684,14 @@ class Daemon final : public HsmRequestHandler {
               {"firmware_version", hsm_firmware_},
               {"last_error", attached ? std::string() : last_hsm_error_}}},
             {"link", link},
-            {"last_end", last_end_.empty() ? nlohmann::json(nullptr)
-                                           : nlohmann::json{{"reason", last_end_},
-                                                            {"seconds_ago",
-                                                             whole_seconds(now - last_end_at_)}}},
+            {"last_end", last_end_.empty()
+                             ? nlohmann::json(nullptr)
+                             : nlohmann::json{{"reason", last_end_},
+                                              {"seconds_ago", whole_seconds(now - last_end_at_)}}},
             {"connections",
              {{"links", link_counter_},
               {"current_connection_time_s", current},
-              {"total_connection_time_s",
-               whole_seconds(finished_connection_time_) + current}}},
+              {"total_connection_time_s", whole_seconds(finished_connection_time_) + current}}},
             {"ped_ids", ids}};
   }
 
@@ -753,9 +721,10 @@ class Daemon final : public HsmRequestHandler {
       force_timer_.expires_after(config_.shutdown);
       force_timer_.async_wait([this](const boost::system::error_code& error) {
         if (!error && link_) {
-          log_->warn("the Remote PED connection did not close within {} s (-shutdowntimeout): "
-                     "cutting it",
-                     config_.shutdown.count());
+          log_->warn(
+              "the Remote PED connection did not close within {} s (-shutdowntimeout): "
+              "cutting it",
+              config_.shutdown.count());
           link_->force_close("cut at shutdown (-shutdowntimeout)");
         }
       });

@@ -1,8 +1,8 @@
 // pedclient: the Remote PED client beside the HSM, with Luna 7's command line.
 //
-//   pedclient -mode start [-foreground] [settings]        start (in the background unless -foreground)
-//   pedclient -mode stop | show [-format json]             talk to the running client (admin interface)
-//   pedclient -mode config -show | -set <settings>         the config file
+//   pedclient -mode start [-foreground] [settings]        start (in the background unless
+//   -foreground) pedclient -mode stop | show [-format json]             talk to the running client
+//   (admin interface) pedclient -mode config -show | -set <settings>         the config file
 //   pedclient -mode setid -id N -id_ip ADDR [-id_port P]   map PED id N to a PED server
 //   pedclient -mode deleteid -id N                         remove that mapping
 //   pedclient -mode assignid -id N -id_serialnumber S      assign it to HSM S and connect
@@ -103,8 +103,9 @@ int start(const config::Invocation& invocation, const std::vector<std::string>& 
         "Linux run it with -foreground under systemd (docs/deployment.md)");
   }
   if (!settings.has(opt::hsm)) {
-    return fail("-mode start needs -hsm SOCKET: the HSM this client serves (the HSM emulator's "
-                "backend socket, STATE_DIR/backend.sock of hsmsim)");
+    return fail(
+        "-mode start needs -hsm SOCKET: the HSM this client serves (the HSM emulator's "
+        "backend socket, STATE_DIR/backend.sock of hsmsim)");
   }
   if (!settings.boolean(opt::foreground)) {
     service::LaunchOptions launch;
@@ -130,32 +131,10 @@ int start(const config::Invocation& invocation, const std::vector<std::string>& 
 
 int stop(const config::Invocation& invocation) {
   const config::Settings& settings = invocation.settings;
-  auto session = service::open_admin_session(kProgram, settings.port(opt::admin), "stop it");
-  if (!session.ok()) {
-    return fail(session.error().message);
-  }
-  const pid_t pid = session->server_pid;
-  auto answer = service::admin_command_call(session.value(), admin_command::stop, nullptr,
-                                            service::kAdminIoTimeout);
-  if (!answer.ok()) {
-    return fail(answer.error().message);
-  }
-  std::printf("Ped Client Version %s\n", std::string(kSoftwareVersion).c_str());
-  std::printf("Stopping Ped Client (pid %d)...\n", static_cast<int>(pid));
-  std::fflush(stdout);
-  const std::chrono::seconds limit(settings.integer(opt::pshutdowntimeout));
-  const Clock::time_point deadline = Clock::now() + limit;
-  (void)session->connection.wait_for_close(
-      std::chrono::duration_cast<std::chrono::milliseconds>(limit));
-  while (!service::process_gone(pid)) {
-    if (Clock::now() >= deadline) {
-      return fail("the client (pid " + std::to_string(pid) + ") did not stop within " +
-                  std::to_string(limit.count()) + " s (-pshutdowntimeout)");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  std::printf("Ped Client stopped.\n");
-  return service::kExitOk;
+  auto stopped = service::stop_daemon(service::StopRequest{
+      "pedclient", "Ped Client", std::string(kSoftwareVersion), settings.port(opt::admin),
+      std::chrono::seconds(settings.integer(opt::pshutdowntimeout)), "-pshutdowntimeout"});
+  return stopped.ok() ? service::kExitOk : fail(stopped.error().message);
 }
 
 std::string text_of(const nlohmann::json& value) {
@@ -191,8 +170,8 @@ std::string render_status_text(const nlohmann::json& status) {
                                         ? std::string("ignored (-ignoreidletimeout)")
                                         : text_of(client["idle_timeout_s"]));
   line("HSM Backend", text_of(hsm["socket"]));
-  line("HSM Status", hsm["attached"].get<bool>() ? "Attached"
-                                                  : "Not attached: " + text_of(hsm["last_error"]));
+  line("HSM Status",
+       hsm["attached"].get<bool>() ? "Attached" : "Not attached: " + text_of(hsm["last_error"]));
   if (hsm["attached"].get<bool>()) {
     line("HSM Serial Number", text_of(hsm["serial"]));
     line("HSM Label", hsm["label"].get<std::string>().empty() ? "-" : text_of(hsm["label"]));
@@ -308,8 +287,8 @@ int admin_id_command(const config::Invocation& invocation, std::string_view comm
     }
     body["serial"] = serial.value();
   }
-  auto session = service::open_admin_session(kProgram, settings.port(opt::admin),
-                                             "change PED id assignments");
+  auto session =
+      service::open_admin_session(kProgram, settings.port(opt::admin), "change PED id assignments");
   if (!session.ok()) {
     return fail(session.error().message);
   }
@@ -318,11 +297,11 @@ int admin_id_command(const config::Invocation& invocation, std::string_view comm
                 id_setting(settings));
     std::fflush(stdout);
   }
-  const auto timeout = command == admin_command::releaseid
-                           ? service::kAdminIoTimeout
-                           : std::chrono::duration_cast<std::chrono::milliseconds>(
-                                 seconds_setting(settings, opt::pedtimeout) +
-                                 std::chrono::seconds(30));
+  const auto timeout =
+      command == admin_command::releaseid
+          ? service::kAdminIoTimeout
+          : std::chrono::duration_cast<std::chrono::milliseconds>(
+                seconds_setting(settings, opt::pedtimeout) + std::chrono::seconds(30));
   auto answer = service::admin_command_call(session.value(), command, body, timeout);
   if (!answer.ok()) {
     return fail(answer.error().message);
@@ -389,6 +368,7 @@ int main(int argc, char** argv) {
   if (command == cmd::assignid || command == cmd::releaseid || command == cmd::testid) {
     return admin_id_command(invocation, command);
   }
-  return fail("no command given: use -mode start|stop|show|config|setid|assignid|releaseid|"
-              "deleteid|testid (pedclient -help)");
+  return fail(
+      "no command given: use -mode start|stop|show|config|setid|assignid|releaseid|"
+      "deleteid|testid (pedclient -help)");
 }

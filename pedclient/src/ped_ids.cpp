@@ -27,9 +27,9 @@ Result<void> check_id(std::uint32_t id) {
                           std::to_string(kMaxPedId));
   }
   if (id > kMaxPedId) {
-    return make_error(Errc::invalid_argument, "PED id " + std::to_string(id) +
-                                                  " is out of range; use 1-" +
-                                                  std::to_string(kMaxPedId));
+    return make_error(
+        Errc::invalid_argument,
+        "PED id " + std::to_string(id) + " is out of range; use 1-" + std::to_string(kMaxPedId));
   }
   return {};
 }

@@ -3,8 +3,6 @@
 #include <utility>  // before boost/asio (Boost 1.74 + g++ 12)
 
 #include <spdlog/spdlog.h>
-#include <boost/asio/co_spawn.hpp>
-#include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/redirect_error.hpp>
@@ -15,6 +13,7 @@
 
 #include "rped/ped/device_protocol.h"
 #include "rped/ped/remote_ops.h"
+#include "rped/service/net.h"
 
 namespace rped::pedclient {
 namespace {
@@ -70,56 +69,25 @@ RemotePed::RemotePed(LinkTarget target, LinkServices services, LinkHooks hooks)
 
 void RemotePed::start(HsmIdentity identity) {
   auto self = shared_from_this();
-  asio::co_spawn(strand_, dial(std::move(identity)), [self](std::exception_ptr thrown) {
-    if (!thrown) {
-      return;
-    }
-    try {
-      std::rethrow_exception(thrown);
-    } catch (const std::exception& e) {
-      self->fail_connect(failure(hsm::Status::internal, std::nullopt,
-                                 std::string("internal error while connecting: ") + e.what()));
-    }
-  });
+  service::spawn_logged(strand_, dial(std::move(identity)), services_.log,
+                        "link " + std::to_string(services_.id), [self] {
+                          self->fail_connect(failure(hsm::Status::internal, std::nullopt,
+                                                     "internal error while connecting"));
+                        });
 }
 
 asio::awaitable<void> RemotePed::dial(HsmIdentity identity) {
   auto self = shared_from_this();
-  const std::string where = target_.host + ":" + std::to_string(target_.port);
   const Clock::time_point deadline = started_at_ + target_.timeout;
-  boost::system::error_code error;
-  tcp::resolver resolver(strand_);
-  const auto results = co_await resolver.async_resolve(
-      target_.host, std::to_string(target_.port), asio::redirect_error(use_awaitable, error));
-  if (error || results.empty()) {
-    fail_connect(failure(hsm::Status::connect_failed, std::nullopt,
-                         "cannot resolve the PED server address " + where + ": " +
-                             error.message()));
-    co_return;
-  }
   service::TcpSocket socket(strand_);
-  {
-    // Nobody listening fails at once (connection refused); an address that
-    // does not answer fails at the connect deadline, not at the kernel's.
-    asio::steady_timer limit(strand_);
-    limit.expires_at(std::min(deadline, Clock::now() + services_.timeouts.socket_write));
-    limit.async_wait([&socket](const boost::system::error_code& waited) {
-      if (!waited) {
-        boost::system::error_code ignored;
-        socket.close(ignored);
-      }
-    });
-    co_await asio::async_connect(socket, results, asio::redirect_error(use_awaitable, error));
-    limit.cancel();
-  }
-  if (error || !socket.is_open()) {
-    const std::string reason = error == asio::error::operation_aborted || !socket.is_open()
-                                   ? std::string("no answer (timed out)")
-                                   : error.message();
-    fail_connect(failure(hsm::Status::connect_failed, std::nullopt,
-                         "cannot connect to the PED server at " + where + ": " + reason));
+  const Result<void> dialled =
+      co_await service::dial(socket, target_.host, target_.port, "the PED server",
+                             std::min(deadline, Clock::now() + services_.timeouts.socket_write));
+  if (!dialled.ok()) {
+    fail_connect(failure(hsm::Status::connect_failed, std::nullopt, dialled.error().message));
     co_return;
   }
+  boost::system::error_code error;
   const std::string peer = service::endpoint_text(socket.remote_endpoint(error));
 
   channel::HsmEndpointConfig config;
@@ -133,15 +101,15 @@ asio::awaitable<void> RemotePed::dial(HsmIdentity identity) {
     co_return;
   }
   service::ChannelTimeouts timeouts = services_.timeouts;
-  timeouts.handshake = std::max(std::chrono::milliseconds(1),
-                                std::chrono::duration_cast<std::chrono::milliseconds>(
-                                    deadline - Clock::now()));
+  timeouts.handshake =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
   services_.log->info("link {} {}: connected ({}); handshake {} for HSM {}", services_.id, peer,
                       target_.origin, channel::scheme_name(target_.scheme), identity.serial);
-  connection_ = service::make_channel_connection(
-      std::move(socket), std::move(endpoint).value(),
-      service::ChannelLabel{services_.id, peer, "the PED server"}, timeouts, services_.log,
-      shared_from_this());
+  connection_ =
+      service::make_channel_connection(std::move(socket), std::move(endpoint).value(),
+                                       service::ChannelLabel{services_.id, peer, "the PED server"},
+                                       timeouts, services_.log, shared_from_this());
   connection_->start();
 }
 
@@ -175,9 +143,8 @@ void RemotePed::on_key_request(service::ChannelConnection& connection,
   services_.log->info("link {}: asking HSM {} to derive the session keys and check the PED's tag",
                       services_.id, shared_event->request.transcript.hsm_serial);
   asio::post(services_.worker, [self, shared_event, backend, strand = connection.strand()] {
-    const crypto::Certificate* rpk = shared_event->peer_rpk_certificate
-                                         ? &*shared_event->peer_rpk_certificate
-                                         : nullptr;
+    const crypto::Certificate* rpk =
+        shared_event->peer_rpk_certificate ? &*shared_event->peer_rpk_certificate : nullptr;
     auto dkm = std::make_shared<Result<SecretBytes>>(
         backend->derive_session_keys(shared_event->request, rpk));
     asio::post(strand, [self, dkm] {
@@ -214,8 +181,8 @@ void RemotePed::ped_request(std::uint32_t backend_request_id, hsm::PedRequest re
         services_.backend->refuse(hsm::MessageType::ped_request, backend_request_id, why));
   };
   if (!established() || !connection_ || connection_->closing()) {
-    refuse(failure(hsm::Status::no_ped_connection, std::nullopt,
-                   "no Remote PED connection is open"));
+    refuse(
+        failure(hsm::Status::no_ped_connection, std::nullopt, "no Remote PED connection is open"));
     return;
   }
   auto frame = ped::DeviceFrame::parse(request.device_frame.reveal());
@@ -276,8 +243,7 @@ void RemotePed::ped_request(std::uint32_t backend_request_id, hsm::PedRequest re
   });
 }
 
-void RemotePed::answer_pending(std::uint32_t ped_request_id,
-                               const Result<hsm::PedResponse>& answer,
+void RemotePed::answer_pending(std::uint32_t ped_request_id, const Result<hsm::PedResponse>& answer,
                                const hsm::Failure* why) {
   const auto it = pending_.find(ped_request_id);
   if (it == pending_.end()) {
@@ -347,11 +313,11 @@ void RemotePed::on_closing(service::ChannelConnection&, const service::ChannelEn
                            "the connection was not established within " +
                                service::seconds_text(target_.timeout) + ": " + end.reason));
     } else {
-      fail_connect(failure(hsm::Status::handshake_failed,
-                           end.transport_lost ? std::nullopt : std::optional(end.code),
-                           (end.by_peer ? "the PED server ended the handshake: "
-                                        : "the handshake failed: ") +
-                               end.reason));
+      fail_connect(failure(
+          hsm::Status::handshake_failed,
+          end.transport_lost ? std::nullopt : std::optional(end.code),
+          (end.by_peer ? "the PED server ended the handshake: " : "the handshake failed: ") +
+              end.reason));
     }
     return;
   }

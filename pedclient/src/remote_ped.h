@@ -23,8 +23,8 @@
 
 #include <utility>  // before boost/asio (Boost 1.74 + g++ 12)
 
-#include <boost/asio/io_context.hpp>
 #include <boost/asio/awaitable.hpp>
+#include <boost/asio/io_context.hpp>
 #include <boost/asio/thread_pool.hpp>
 
 #include <chrono>
@@ -108,8 +108,7 @@ class RemotePed final : public service::ChannelDelegate,
                       const channel::EstablishedEvent& event) override;
   void on_data(service::ChannelConnection& connection, Bytes payload) override;
   void on_closing(service::ChannelConnection& connection, const service::ChannelEnd& end) override;
-  void on_finished(service::ChannelConnection& connection,
-                   const service::ChannelEnd& end) override;
+  void on_finished(service::ChannelConnection& connection, const service::ChannelEnd& end) override;
 
  private:
   struct Pending;

@@ -54,14 +54,6 @@ constexpr std::chrono::milliseconds kAcceptRetryPause{100};
 constexpr unsigned kMaxLingeringRefusals =
     32;  // beyond this, a refused connection is closed without an Alert
 
-std::string hostname() {
-  char name[256] = {};
-  if (::gethostname(name, sizeof name - 1) != 0) {
-    return "unknown";
-  }
-  return name;
-}
-
 using SocketDeadline = service::SocketDeadline<TcpSocket>;
 using service::CountedScope;
 
@@ -438,7 +430,7 @@ class Daemon final {
       listen.push_back(where);
     }
     return {{"server",
-             {{"hostname", hostname()},
+             {{"hostname", service::host_name()},
               {"ip", ip_text()},
               {"listen", listen},
               {"pid", ::getpid()},

@@ -132,33 +132,10 @@ int start(const config::Invocation& invocation, const std::vector<std::string>& 
 
 int stop(const config::Invocation& invocation) {
   const config::Settings& settings = invocation.settings;
-  auto session = service::open_admin_session("pedserver", settings.port(opt::admin), "stop it");
-  if (!session.ok()) {
-    return fail(session.error().message);
-  }
-  const pid_t pid = session->server_pid;
-  auto answer = service::admin_command_call(session.value(), rped::pedserver::admin_command::stop,
-                                            nullptr, service::kAdminIoTimeout);
-  if (!answer.ok()) {
-    return fail(answer.error().message);
-  }
-  std::printf("Ped Server Version %s\n", std::string(kSoftwareVersion).c_str());
-  std::printf("Stopping Ped Server (pid %d)...\n", static_cast<int>(pid));
-  std::fflush(stdout);
-  const std::chrono::seconds limit(settings.integer(opt::bgprocessshutdowntimeout));
-  const Clock::time_point deadline = Clock::now() + limit;
-  // The daemon keeps this connection open until it exits.
-  (void)session->connection.wait_for_close(
-      std::chrono::duration_cast<std::chrono::milliseconds>(limit));
-  while (!service::process_gone(pid)) {
-    if (Clock::now() >= deadline) {
-      return fail("the server (pid " + std::to_string(pid) + ") did not stop within " +
-                  std::to_string(limit.count()) + " s (-bgprocessshutdowntimeout)");
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  std::printf("Ped Server stopped.\n");
-  return kExitOk;
+  auto stopped = service::stop_daemon(service::StopRequest{
+      "pedserver", "Ped Server", std::string(kSoftwareVersion), settings.port(opt::admin),
+      std::chrono::seconds(settings.integer(opt::bgprocessshutdowntimeout)), "-bgprocessshutdowntimeout"});
+  return stopped.ok() ? service::kExitOk : fail(stopped.error().message);
 }
 
 int show(const config::Invocation& invocation) {

@@ -12,8 +12,10 @@
 
 #include <array>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <thread>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -310,6 +312,31 @@ bool process_gone(pid_t pid) {
   const std::size_t paren = text.rfind(')');
   return paren != std::string::npos && paren + 2 < text.size() &&
          (text[paren + 2] == 'Z' || text[paren + 2] == 'X');
+}
+
+Result<void> stop_daemon(const StopRequest& request) {
+  RPED_TRY_ASSIGN(AdminSession session,
+                  open_admin_session(request.program, request.admin_port, "stop it"));
+  const pid_t pid = session.server_pid;
+  RPED_TRY(admin_command_call(session, admin_command::stop, nullptr, kAdminIoTimeout));
+  std::printf("%s Version %s\n", request.display_name.c_str(), request.version.c_str());
+  std::printf("Stopping %s (pid %d)...\n", request.display_name.c_str(), static_cast<int>(pid));
+  std::fflush(stdout);
+  const Clock::time_point deadline = Clock::now() + request.limit;
+  // The daemon keeps this connection open until it exits.
+  (void)session.connection.wait_for_close(
+      std::chrono::duration_cast<std::chrono::milliseconds>(request.limit));
+  while (!process_gone(pid)) {
+    if (Clock::now() >= deadline) {
+      return make_error(Errc::timeout, "the " + request.program + " process (pid " +
+                                           std::to_string(pid) + ") did not stop within " +
+                                           std::to_string(request.limit.count()) + " s (" +
+                                           request.limit_option + ")");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  std::printf("%s stopped.\n", request.display_name.c_str());
+  return {};
 }
 
 }  // namespace rped::service

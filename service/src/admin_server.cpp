@@ -65,16 +65,7 @@ void AdminServer::start() {
 }
 
 void AdminServer::spawn(asio::awaitable<void> coroutine) {
-  asio::co_spawn(io_, std::move(coroutine), [log = log_](std::exception_ptr failure) {
-    if (!failure) {
-      return;
-    }
-    try {
-      std::rethrow_exception(failure);
-    } catch (const std::exception& e) {
-      log->error("admin: internal error: {}", e.what());
-    }
-  });
+  spawn_logged(io_, std::move(coroutine), log_, "admin");
 }
 
 void AdminServer::stop_accepting() {

@@ -120,4 +120,17 @@ Result<nlohmann::json> admin_command_call(AdminSession& session, std::string_vie
 // The daemon process is gone (or a zombie). For -mode stop.
 bool process_gone(pid_t pid);
 
+// `-mode stop`: asks the daemon on `admin_port` to stop, prints Luna's lines
+// ("Stopping Ped Server (pid N)...", "Ped Server stopped.") and waits until the
+// process is gone, at most `limit`; the error names `limit_option` then.
+struct StopRequest final {
+  std::string program;       // "pedserver"
+  std::string display_name;  // "Ped Server"
+  std::string version;
+  std::uint16_t admin_port = 0;
+  std::chrono::seconds limit{25};
+  std::string limit_option;  // "-bgprocessshutdowntimeout"
+};
+Result<void> stop_daemon(const StopRequest& request);
+
 }  // namespace rped::service
