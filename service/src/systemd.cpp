@@ -249,7 +249,7 @@ Result<std::vector<ListenSocket>> ServiceManager::listen_fds(const ListenExpecta
     return make_error(Errc::internal, "socket activation: the passed sockets were taken already");
   }
   listen_taken_ = true;
-  const std::string prefix = expected.program + ": socket activation: ";
+  const std::string prefix = "socket activation: ";
   if (listen_requested_uncompiled_) {
     return make_error(Errc::invalid_argument,
                       prefix + "LISTEN_FDS is set, but this " + expected.program +
