@@ -86,8 +86,9 @@ std::optional<LocalAddress> local_address(int fd) {
     const auto* v6 = reinterpret_cast<const sockaddr_in6*>(&storage);
     ::inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof host);
     local.port = ntohs(v6->sin6_port);
-    local.loopback = IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) != 0 ||
-                     (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) != 0 && v6->sin6_addr.s6_addr[12] == 127);
+    local.loopback =
+        IN6_IS_ADDR_LOOPBACK(&v6->sin6_addr) != 0 ||
+        (IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr) != 0 && v6->sin6_addr.s6_addr[12] == 127);
     local.text = "[" + std::string(host) + "]:" + std::to_string(local.port);
     return local;
   }
@@ -119,7 +120,8 @@ int socket_option(int fd, int option) {
     return "is an " + family_name(family) + " socket, not an Internet (AF_INET/AF_INET6) one";
   }
   if (type != SOCK_STREAM) {
-    return std::string("is ") + (type == SOCK_DGRAM ? "a UDP socket (SOCK_DGRAM)" : type_name(type)) +
+    return std::string("is ") +
+           (type == SOCK_DGRAM ? "a UDP socket (SOCK_DGRAM)" : type_name(type)) +
            ", not a TCP (SOCK_STREAM) one: use ListenStream=";
   }
   if (socket_option(fd, SO_ACCEPTCONN) != 1) {
@@ -157,8 +159,7 @@ bool stderr_is_journal() {
   }
   unsigned long long device = 0;
   unsigned long long inode = 0;
-  const auto [device_end, device_error] =
-      std::from_chars(text.data(), text.data() + colon, device);
+  const auto [device_end, device_error] = std::from_chars(text.data(), text.data() + colon, device);
   const auto [inode_end, inode_error] =
       std::from_chars(text.data() + colon + 1, text.data() + text.size(), inode);
   if (device_error != std::errc{} || device_end != text.data() + colon ||
@@ -217,7 +218,9 @@ void ServiceManager::notify(const std::string& message) {
 #endif
 }
 
-void ServiceManager::ready() { notify("READY=1"); }
+void ServiceManager::ready() {
+  notify("READY=1");
+}
 
 void ServiceManager::status(std::string_view line) {
   if (line == last_status_) {
@@ -234,9 +237,13 @@ void ServiceManager::status(std::string_view line) {
   notify("STATUS=" + clean);
 }
 
-void ServiceManager::stopping() { notify("STOPPING=1"); }
+void ServiceManager::stopping() {
+  notify("STOPPING=1");
+}
 
-void ServiceManager::failed(std::string_view why) { status("cannot start: " + std::string(why)); }
+void ServiceManager::failed(std::string_view why) {
+  status("cannot start: " + std::string(why));
+}
 
 void ServiceManager::watchdog_ping() {
   if (watchdog_) {
@@ -265,9 +272,9 @@ Result<std::vector<ListenSocket>> ServiceManager::listen_fds(const ListenExpecta
 #if defined(RPED_HAVE_LIBSYSTEMD)
   for (int i = 0; i < listen_count_; ++i) {
     const int fd = kListenFdsStart + i;
-    const std::string name =
-        static_cast<std::size_t>(i) < listen_names_.size() ? listen_names_[static_cast<std::size_t>(i)]
-                                                           : std::string("unknown");
+    const std::string name = static_cast<std::size_t>(i) < listen_names_.size()
+                                 ? listen_names_[static_cast<std::size_t>(i)]
+                                 : std::string("unknown");
     const std::string which = "descriptor " + std::to_string(fd) + " (\"" + name + "\")";
     std::string problem = problem_with(fd, expected);
     // The library's verdict must agree: any family (0 = AF_INET or AF_INET6),
@@ -278,12 +285,12 @@ Result<std::vector<ListenSocket>> ServiceManager::listen_fds(const ListenExpecta
     if (!problem.empty()) {
       return make_error(Errc::invalid_argument,
                         prefix + which + " " + problem + "; " + expected.program +
-                            " needs listening TCP sockets for " + expected.what +
-                            " (check " + expected.unit + ")");
+                            " needs listening TCP sockets for " + expected.what + " (check " +
+                            expected.unit + ")");
     }
     const std::optional<LocalAddress> local = local_address(fd);
-    sockets.push_back(ListenSocket{fd, socket_option(fd, SO_DOMAIN), name,
-                                   local ? local->text : std::string()});
+    sockets.push_back(
+        ListenSocket{fd, socket_option(fd, SO_DOMAIN), name, local ? local->text : std::string()});
   }
 #endif
   return sockets;

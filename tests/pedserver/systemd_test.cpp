@@ -163,18 +163,19 @@ class PedServerSystemd : public PedServerTest {
     for (auto& [name, value] : more) {
       options.env[name] = value;
     }
-    options.unset_env = {"WATCHDOG_USEC", "WATCHDOG_PID", "LISTEN_FDS", "LISTEN_PID",
-                         "LISTEN_FDNAMES", "JOURNAL_STREAM"};
+    options.unset_env = {"WATCHDOG_USEC", "WATCHDOG_PID",   "LISTEN_FDS",
+                         "LISTEN_PID",    "LISTEN_FDNAMES", "JOURNAL_STREAM"};
     return options;
   }
 
   // Through a shell that sets WATCHDOG_PID to its own pid, then execs pedserver
   // (same pid), as systemd sets it for the main process.
   void start_with_watchdog(std::chrono::microseconds interval, bool pid_matches = true) {
-    std::vector<std::string> args{
-        "-c", std::string("WATCHDOG_PID=") + (pid_matches ? "$$" : "1") +
-                  " WATCHDOG_USEC=" + std::to_string(interval.count()) + " exec \"$0\" \"$@\"",
-        kPedserver};
+    std::vector<std::string> args{"-c",
+                                  std::string("WATCHDOG_PID=") + (pid_matches ? "$$" : "1") +
+                                      " WATCHDOG_USEC=" + std::to_string(interval.count()) +
+                                      " exec \"$0\" \"$@\"",
+                                  kPedserver};
     const std::vector<std::string> server = foreground_args();
     args.insert(args.end(), server.begin(), server.end());
     foreground_.emplace("/bin/sh", args, dir_.path(), systemd_env());
@@ -328,8 +329,9 @@ class PedServerSocketActivation : public PedServerSystemd {
     const std::vector<std::string> server = foreground_args(server_extra);
     args.insert(args.end(), server.begin(), server.end());
     foreground_.emplace(kSocketActivate, args, dir_.path(), systemd_env());
-    ASSERT_TRUE(wait_until([&] { return foreground_->err().find("Listening on") != std::string::npos; }))
-        << foreground_->err();
+    ASSERT_TRUE(wait_until([&] {
+      return foreground_->err().find("Listening on") != std::string::npos;
+    })) << foreground_->err();
   }
 };
 
@@ -367,12 +369,14 @@ TEST_F(PedServerSocketActivation, RejectsAUdpSocket) {
   EXPECT_EQ(foreground_->wait(), 1) << foreground_->err();
   const std::string err = foreground_->err();
   EXPECT_NE(err.find("socket activation: descriptor 3"), std::string::npos) << err;
-  EXPECT_NE(err.find("is a UDP socket (SOCK_DGRAM), not a TCP (SOCK_STREAM) one: use ListenStream="),
-            std::string::npos)
+  EXPECT_NE(
+      err.find("is a UDP socket (SOCK_DGRAM), not a TCP (SOCK_STREAM) one: use ListenStream="),
+      std::string::npos)
       << err;
   EXPECT_FALSE(notify_->saw("READY=1")) << notify_->transcript();
-  EXPECT_LT(index_starting(notify_->messages(), "STATUS=cannot start: socket activation: descriptor 3"),
-            notify_->messages().size())
+  EXPECT_LT(
+      index_starting(notify_->messages(), "STATUS=cannot start: socket activation: descriptor 3"),
+      notify_->messages().size())
       << notify_->transcript();
 }
 
@@ -383,10 +387,10 @@ TEST_F(PedServerSocketActivation, RejectsASocketOnAnotherPort) {
   ASSERT_GE(fd, 0);
   EXPECT_EQ(foreground_->wait(), 1) << foreground_->err();
   ::close(fd);
-  EXPECT_NE(foreground_->err().find("listens on 127.0.0.1:" + std::to_string(other) +
-                                    ", but -port is " + std::to_string(port_) +
-                                    ": make ListenStream= and -port agree"),
-            std::string::npos)
+  EXPECT_NE(
+      foreground_->err().find("listens on 127.0.0.1:" + std::to_string(other) + ", but -port is " +
+                              std::to_string(port_) + ": make ListenStream= and -port agree"),
+      std::string::npos)
       << foreground_->err();
 }
 

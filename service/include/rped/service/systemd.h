@@ -13,11 +13,12 @@
 //
 // Usage in a daemon (pedserver's daemon.cpp is the model; pedclient does the same):
 //   main():     ServiceManager manager = ServiceManager::from_environment();   // first, one thread
-//   listeners:  RPED_TRY_ASSIGN(auto fds, manager.listen_fds(expectation));  // empty: bind yourself
-//   ready:      manager.ready();                  // listeners bound, device probed
-//   state:      ServiceHeartbeat (heartbeat.h)    // STATUS= on change, WATCHDOG=1 at half the interval
+//   listeners:  RPED_TRY_ASSIGN(auto fds, manager.listen_fds(expectation));  // empty: bind
+//   yourself ready:      manager.ready();                  // listeners bound, device probed state:
+//   ServiceHeartbeat (heartbeat.h)    // STATUS= on change, WATCHDOG=1 at half the interval
 //   shutdown:   manager.stopping();               // first thing in the shutdown path
-//   failure:    manager.failed(why);              // STATUS= with the reason, before exiting non-zero
+//   failure:    manager.failed(why);              // STATUS= with the reason, before exiting
+//   non-zero
 //
 // Thread-safety: from_environment() and listen_fds() at start-up on one thread
 // (sd_listen_fds unsets the LISTEN_* variables). The notifications may be
@@ -37,12 +38,12 @@ namespace rped::service {
 
 // What the listening sockets a service manager passes must be.
 struct ListenExpectation final {
-  std::string program;  // "pedserver": in error messages
-  std::string what;     // "HSM connections": in error messages
-  std::string unit;     // "pedserver.socket": what the operator must change
-  std::uint16_t port = 0;          // each socket must listen on this port (-port)
-  std::string port_option;         // "-port"
-  bool loopback_only = false;      // -eserverport 0: each socket bound to a loopback address
+  std::string program;         // "pedserver": in error messages
+  std::string what;            // "HSM connections": in error messages
+  std::string unit;            // "pedserver.socket": what the operator must change
+  std::uint16_t port = 0;      // each socket must listen on this port (-port)
+  std::string port_option;     // "-port"
+  bool loopback_only = false;  // -eserverport 0: each socket bound to a loopback address
 };
 
 // A socket systemd passed, checked.
@@ -90,9 +91,7 @@ class ServiceManager final {
 
   // WATCHDOG_USEC, when the watchdog is enabled for this process (WATCHDOG_PID
   // absent or ours). Ping at half this interval.
-  std::optional<std::chrono::microseconds> watchdog_interval() const noexcept {
-    return watchdog_;
-  }
+  std::optional<std::chrono::microseconds> watchdog_interval() const noexcept { return watchdog_; }
   // WATCHDOG=1.
   void watchdog_ping();
 
@@ -116,7 +115,7 @@ class ServiceManager final {
 
   bool notifying_ = false;
   std::optional<std::chrono::microseconds> watchdog_;
-  int listen_count_ = 0;               // sd_listen_fds' answer (< 0: its error)
+  int listen_count_ = 0;  // sd_listen_fds' answer (< 0: its error)
   std::vector<std::string> listen_names_;
   bool listen_requested_uncompiled_ = false;  // LISTEN_FDS set in a build without libsystemd
   bool listen_taken_ = false;
