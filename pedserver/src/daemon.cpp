@@ -31,6 +31,7 @@
 #include "rped/selftest.h"
 #include "rped/service/admin.h"
 #include "rped/service/admin_server.h"
+#include "rped/service/heartbeat.h"
 #include "rped/service/net.h"
 #include "status.h"
 #include "trust_anchors.h"
@@ -59,8 +60,11 @@ using service::CountedScope;
 
 class Daemon final {
  public:
-  Daemon(const DaemonConfig& config, std::shared_ptr<spdlog::logger> log, TrustAnchors anchors)
-      : config_(config),
+  Daemon(const DaemonConfig& config, std::shared_ptr<spdlog::logger> log, TrustAnchors anchors,
+         service::ServiceManager& manager)
+      : manager_(manager),
+        heartbeat_(io_, manager, [this] { return service_status(); }),
+        config_(config),
         log_(std::move(log)),
         trust_directory_(config.state_dir / kTrustDirectoryName),
         trust_anchor_count_(anchors.roots.size()),
@@ -92,11 +96,14 @@ class Daemon final {
         begin_shutdown(std::string("signal ") + strsigabbrev_or(number));
       }
     });
-    for (tcp::acceptor& acceptor : server_acceptors_) {
-      spawn(accept_hsm_connections(acceptor));
-    }
     admin_.start();
     ped_.start([this, &readiness] {
+      // HSM connections are accepted once the PED was probed: until then the
+      // kernel queues them (the first one may be what socket-activated us),
+      // rather than refusing them with ped_unplugged before the PED was looked for.
+      for (tcp::acceptor& acceptor : server_acceptors_) {
+        spawn(accept_hsm_connections(acceptor));
+      }
       if (ped_.connected()) {
         log_->info("pedserver {} ready: serving {} on {} (admin port {}, pid {})", kSoftwareVersion,
                    ped_.device_description(), listen_text(), config_.admin_port, ::getpid());
@@ -106,6 +113,9 @@ class Daemon final {
                    kSoftwareVersion, ped_.last_error());
         readiness.ready_degraded("PED not found: " + ped_.last_error());
       }
+      // systemd: listeners bound and the PED probed (found or not: it is looked for again).
+      manager_.ready();
+      heartbeat_.start();
     });
     io_.run();
     log_->info("pedserver stopped");
@@ -134,6 +144,7 @@ class Daemon final {
   int fail_start(service::ReadinessReporter& readiness, const std::string& why) {
     log_->error("cannot start: {}", why);  // also on standard error when the log goes there
     readiness.failed(why);
+    manager_.failed(why);
     if (!config_.log.to_stderr) {
       std::fprintf(stderr, "pedserver: %s\n", why.c_str());
     }
@@ -176,7 +187,11 @@ class Daemon final {
   }
 
   Result<void> bind_listeners() {
-    RPED_TRY_ASSIGN(const std::vector<tcp::endpoint> endpoints, server_endpoints());
+    RPED_TRY(adopt_activated_listeners());
+    std::vector<tcp::endpoint> endpoints;  // none to bind when systemd passed the listeners
+    if (server_acceptors_.empty()) {
+      RPED_TRY_ASSIGN(endpoints, server_endpoints());
+    }
     for (const tcp::endpoint& endpoint : endpoints) {
       RPED_TRY_ASSIGN(tcp::acceptor acceptor,
                       service::listen_tcp(io_, endpoint, "HSM connections", "-port", "pedserver"));
@@ -190,6 +205,50 @@ class Daemon final {
       log_->info("listening on {}", where);
     }
     return {};
+  }
+
+  // Socket activation (pedserver.socket): the HSM listeners systemd passed,
+  // checked strictly (systemd.h); none passed: bind_listeners binds its own.
+  Result<void> adopt_activated_listeners() {
+    RPED_TRY_ASSIGN(const std::vector<service::ListenSocket> passed,
+                    manager_.listen_fds(service::ListenExpectation{
+                        "pedserver", "HSM connections", "pedserver.socket", config_.port, "-port",
+                        !config_.external_server}));
+    for (const service::ListenSocket& socket : passed) {
+      tcp::acceptor acceptor(io_);
+      boost::system::error_code error;
+      acceptor.assign(socket.family == AF_INET6 ? tcp::v6() : tcp::v4(), socket.fd, error);
+      if (error) {
+        ::close(socket.fd);
+        return make_error(Errc::internal, "socket activation: cannot use descriptor " +
+                                              std::to_string(socket.fd) + ": " + error.message());
+      }
+      listening_.push_back(socket.local + " (HSM connections, from systemd: " + socket.name + ")");
+      server_acceptors_.push_back(std::move(acceptor));
+    }
+    return {};
+  }
+
+  // The one-line state systemd shows (STATUS=, `systemctl status pedserver`).
+  std::string service_status() const {
+    if (stopping_) {
+      return "stopping";
+    }
+    if (!ped_.connected()) {
+      return "PED disconnected: " + ped_.last_error() + "; looking for it every second";
+    }
+    if (!active_) {
+      return "waiting for pedclient";
+    }
+    const ClientStatus client = active_->describe();
+    std::string from = client.peer.substr(0, client.peer.rfind(':'));  // the address, no port
+    if (from.size() > 2 && from.front() == '[' && from.back() == ']') {
+      from = from.substr(1, from.size() - 2);
+    }
+    if (client.hsm_serial) {
+      return "serving HSM " + std::to_string(*client.hsm_serial) + " from " + from;
+    }
+    return "connection from " + from + ": " + client.state;
   }
 
   std::string listen_text() const {
@@ -283,6 +342,7 @@ class Daemon final {
         make_session(std::move(socket), std::move(endpoint).value(),
                      SessionIdentity{id, peer, "inbound"}, config_.session, session_services());
     active_->start();
+    heartbeat_.refresh();
   }
 
   SessionServices session_services() {
@@ -294,11 +354,13 @@ class Daemon final {
     ++status_.sessions;
     active_ = std::move(session);
     active_->start();
+    heartbeat_.refresh();
   }
 
   void on_session_finished(std::uint64_t id) {
     if (active_ && active_->id() == id) {
       active_.reset();
+      heartbeat_.refresh();
     }
     peers_.session_finished(id);
     if (stopping_) {
@@ -466,6 +528,8 @@ class Daemon final {
       return;
     }
     stopping_ = true;
+    manager_.stopping();
+    heartbeat_.refresh();
     log_->info("stopping ({})", why);
     boost::system::error_code ignored;
     for (tcp::acceptor& acceptor : server_acceptors_) {
@@ -496,6 +560,7 @@ class Daemon final {
     finishing_ = true;
     // Let the PED's "remote session over" reach it, then close the link.
     ped_.after_pending_notifications(kPedGoodbyeGrace, [this] {
+      heartbeat_.stop();
       ped_.stop();
       admin_.close();
       io_.stop();
@@ -503,6 +568,8 @@ class Daemon final {
   }
 
   asio::io_context io_{1};
+  service::ServiceManager& manager_;
+  service::ServiceHeartbeat heartbeat_;
   const DaemonConfig& config_;
   std::shared_ptr<spdlog::logger> log_;
   const std::filesystem::path trust_directory_;
@@ -524,12 +591,14 @@ class Daemon final {
 
 }  // namespace
 
-int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness) {
+int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness,
+               service::ServiceManager& manager) {
   // 1. The log, before anything else, so every later failure is in it.
   ::umask(027);
   auto log = service::open_log(config.log);
   if (!log.ok()) {
     readiness.failed(log.error().message);
+    manager.failed(log.error().message);
     std::fprintf(stderr, "pedserver: %s\n", log.error().message.c_str());
     return kExitFailure;
   }
@@ -537,6 +606,7 @@ int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness)
   const auto fail = [&](const std::string& why) {
     logger->error("cannot start: {}", why);  // also on standard error when the log goes there
     readiness.failed(why);
+    manager.failed(why);
     if (!config.log.to_stderr) {
       std::fprintf(stderr, "pedserver: %s\n", why.c_str());
     }
@@ -559,7 +629,7 @@ int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness)
   logger->info("{} manufacturer root(s) trusted from {}", anchors->roots.size(),
                (config.state_dir / kTrustDirectoryName).string());
   try {
-    Daemon daemon(config, logger, std::move(anchors).value());
+    Daemon daemon(config, logger, std::move(anchors).value(), manager);
     const int status = daemon.run(readiness);
     logger->flush();
     return status;

@@ -33,6 +33,7 @@
 #include "rped/service/admin.h"
 #include "rped/service/launcher.h"
 #include "rped/service/logging.h"
+#include "rped/service/systemd.h"
 #include "session.h"
 
 namespace rped::pedserver {
@@ -59,7 +60,11 @@ struct DaemonConfig final {
   std::filesystem::path state_dir;
 };
 
-// Returns the process exit status.
-int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness);
+// Returns the process exit status. `manager` is systemd (systemd.h): READY=1
+// where readiness is reported, STATUS= lines for the connection state,
+// WATCHDOG=1 from the event loop, STOPPING=1 at shutdown, and the HSM
+// listeners from socket activation (pedserver.socket) when it passed any.
+int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness,
+               service::ServiceManager& manager);
 
 }  // namespace rped::pedserver

@@ -121,13 +121,15 @@ int start(const config::Invocation& invocation, const std::vector<std::string>& 
         "The server keeps looking for the PED and serves it as soon as it is connected.";
     return service::launch_background(launch);
   }
+  // systemd's environment (NOTIFY_SOCKET, WATCHDOG_USEC, LISTEN_FDS), read once, first.
+  service::ServiceManager manager = service::ServiceManager::from_environment();
   service::ReadinessReporter readiness = service::ReadinessReporter::from_environment();
   DaemonConfig config = daemon_config(invocation, state_dir);
   config.log.to_stderr = !readiness.attached();
   if (readiness.attached() && ::chdir("/") != 0) {
     // Not fatal: every path was made absolute already.
   }
-  return run_daemon(config, std::move(readiness));
+  return run_daemon(config, std::move(readiness), manager);
 }
 
 int stop(const config::Invocation& invocation) {

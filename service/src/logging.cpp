@@ -10,13 +10,16 @@
 #include <spdlog/spdlog.h>
 
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "rped/config/paths.h"
+#include "rped/service/systemd.h"
 
 namespace rped::service {
 namespace {
@@ -76,6 +79,56 @@ class LevelFilterSink final : public spdlog::sinks::base_sink<std::mutex> {
   LevelSwitches switches_;
 };
 
+// Standard error when it is the journal (systemd.h, stderr_is_journal): each
+// line carries its syslog priority as a "<N>" prefix, which journald strips
+// and stores as PRIORITY= (sd-daemon(3)), so `journalctl -p err` finds the
+// errors. No timestamp: the journal stamps every line itself.
+class JournalStderrSink final : public spdlog::sinks::base_sink<std::mutex> {
+ public:
+  JournalStderrSink() { set_pattern_("%v"); }
+
+ protected:
+  void sink_it_(const spdlog::details::log_msg& message) override {
+    spdlog::memory_buf_t formatted;
+    formatter_->format(message, formatted);
+    const std::string_view prefix = priority_prefix(message.level);
+    std::string out;
+    out.reserve(formatted.size() + prefix.size() + 1);
+    out.append(prefix);
+    std::string_view text(formatted.data(), formatted.size());
+    while (!text.empty() && (text.back() == '\n' || text.back() == '\r')) {
+      text.remove_suffix(1);  // the formatter's end of line; one is added below
+    }
+    for (const char c : text) {
+      out.push_back(c);
+      if (c == '\n') {
+        out.append(prefix);  // a continuation line keeps the priority
+      }
+    }
+    out.push_back('\n');
+    (void)std::fwrite(out.data(), 1, out.size(), stderr);
+  }
+  void flush_() override { (void)std::fflush(stderr); }
+
+ private:
+  static std::string_view priority_prefix(spdlog::level::level_enum level) noexcept {
+    switch (level) {
+      case spdlog::level::trace:
+      case spdlog::level::debug:
+        return kJournalPrefixDebug;
+      case spdlog::level::info:
+        return kJournalPrefixInfo;
+      case spdlog::level::warn:
+        return kJournalPrefixWarning;
+      case spdlog::level::err:
+      case spdlog::level::critical:
+      case spdlog::level::off:
+      default:
+        return kJournalPrefixError;
+    }
+  }
+};
+
 Error log_error(const std::filesystem::path& file, const std::string& reason) {
   return make_error(Errc::internal, "cannot write the log file " + file.string() + ": " + reason +
                                         " (choose another with -logfile)");
@@ -105,7 +158,9 @@ Result<std::shared_ptr<spdlog::logger>> open_log(const LogOptions& options) {
         file.string(), options.max_file_bytes, kLogBackupFiles);
     rotating->set_pattern(kLogPattern);
     sinks.push_back(std::move(rotating));
-    if (options.to_stderr) {
+    if (options.to_stderr && options.detect_journal && stderr_is_journal()) {
+      sinks.push_back(std::make_shared<JournalStderrSink>());
+    } else if (options.to_stderr) {
       auto console = std::make_shared<spdlog::sinks::stderr_sink_mt>();
       console->set_pattern(kLogPattern);
       sinks.push_back(std::move(console));

@@ -33,6 +33,9 @@ struct LogOptions final {
   bool trace = false;
   bool create_parent = false;  // the default location: make the private directory if missing
   bool to_stderr = false;      // also on standard error (foreground runs)
+  // When standard error is the journal (systemd.h, stderr_is_journal), lines
+  // there carry "<N>" priority prefixes instead of a timestamp and level.
+  bool detect_journal = true;
 };
 
 // Opens (creates) the log file. A file that cannot be written is a clear error
