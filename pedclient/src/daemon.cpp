@@ -29,6 +29,7 @@
 #include "rped/config/paths.h"
 #include "rped/selftest.h"
 #include "rped/service/admin_server.h"
+#include "rped/service/heartbeat.h"
 #include "rped/service/net.h"
 
 namespace rped::pedclient {
@@ -72,12 +73,15 @@ nlohmann::json error_message(const std::string& message) {
 // thread and are posted to the daemon's io_context.
 class Daemon final : public HsmRequestHandler {
  public:
-  Daemon(const DaemonConfig& config, std::shared_ptr<spdlog::logger> log)
+  Daemon(const DaemonConfig& config, std::shared_ptr<spdlog::logger> log,
+         service::ServiceManager& manager)
       : config_(config),
         log_(std::move(log)),
         signals_(io_),
         hsm_retry_(io_),
         force_timer_(io_),
+        manager_(manager),
+        heartbeat_(io_, manager, [this] { return service_status(); }),
         admin_(
             io_,
             service::AdminServerConfig{"pedclient", std::string(kSoftwareVersion),
@@ -120,6 +124,8 @@ class Daemon final : public HsmRequestHandler {
       readiness.ready_degraded("HSM not reachable: " + attached.error().message);
       schedule_hsm_retry();
     }
+    manager_.ready();
+    heartbeat_.start();
     io_.run();
     log_->info("pedclient stopped");
     return service::kExitOk;
@@ -177,6 +183,7 @@ class Daemon final : public HsmRequestHandler {
     }
     hsm_attached_at_ = Clock::now();
     ++hsm_attachments_;
+    heartbeat_.refresh();
     return {};
   }
 
@@ -202,6 +209,7 @@ class Daemon final : public HsmRequestHandler {
   void hsm_lost(const std::string& why) {
     log_->warn("the HSM went away: {}", why);
     last_hsm_error_ = why;
+    heartbeat_.refresh();
     std::shared_ptr<HsmBackend> gone;
     {
       const std::lock_guard lock(backend_mu_);
@@ -240,6 +248,7 @@ class Daemon final : public HsmRequestHandler {
       } else {
         connected_at_ = Clock::now();
       }
+      heartbeat_.refresh();
       done(failure, up);
     };
     hooks.ended = [this](const service::ChannelEnd& end) { link_ended(end); };
@@ -248,6 +257,7 @@ class Daemon final : public HsmRequestHandler {
         link_.reset();
         assigned_id_.reset();
       }
+      heartbeat_.refresh();
       if (stopping_ && !link_) {
         finish_shutdown();
       }
@@ -695,11 +705,27 @@ class Daemon final : public HsmRequestHandler {
             {"ped_ids", ids}};
   }
 
+  // One line for systemd's STATUS= (docs/deployment.md).
+  std::string service_status() const {
+    if (stopping_) {
+      return "stopping";
+    }
+    if (!backend_) {
+      return "HSM not reachable: " + last_hsm_error_;
+    }
+    if (!link_) {
+      return "serving HSM " + std::to_string(hsm_serial_) + "; no Remote PED connection";
+    }
+    return "HSM " + std::to_string(hsm_serial_) + ": Remote PED " + link_->state_text() + " with " +
+           link_->target().host + ":" + std::to_string(link_->target().port);
+  }
+
   // --- start and shutdown --------------------------------------------------------
 
   int fail_start(service::ReadinessReporter& readiness, const std::string& why) {
     log_->error("cannot start: {}", why);
     readiness.failed(why);
+    manager_.failed(why);
     if (!config_.log.to_stderr) {
       std::fprintf(stderr, "pedclient: %s\n", why.c_str());
     }
@@ -711,6 +737,8 @@ class Daemon final : public HsmRequestHandler {
       return;
     }
     stopping_ = true;
+    manager_.stopping();
+    heartbeat_.refresh();
     log_->info("stopping ({})", why);
     admin_.stop_accepting();
     boost::system::error_code ignored;
@@ -740,6 +768,7 @@ class Daemon final : public HsmRequestHandler {
     finishing_ = true;
     force_timer_.cancel();
     admin_.close();
+    heartbeat_.stop();
     io_.stop();
   }
 
@@ -750,6 +779,8 @@ class Daemon final : public HsmRequestHandler {
   asio::signal_set signals_;
   asio::steady_timer hsm_retry_;
   asio::steady_timer force_timer_;
+  service::ServiceManager& manager_;
+  service::ServiceHeartbeat heartbeat_;
   service::AdminServer admin_;
 
   mutable std::mutex backend_mu_;  // backend_ is read from the worker too
@@ -779,11 +810,13 @@ class Daemon final : public HsmRequestHandler {
 
 }  // namespace
 
-int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness) {
+int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness,
+               service::ServiceManager& manager) {
   ::umask(027);
   auto log = service::open_log(config.log);
   if (!log.ok()) {
     readiness.failed(log.error().message);
+    manager.failed(log.error().message);
     std::fprintf(stderr, "pedclient: %s\n", log.error().message.c_str());
     return service::kExitFailure;
   }
@@ -791,6 +824,7 @@ int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness)
   const auto fail = [&](const std::string& why) {
     logger->error("cannot start: {}", why);
     readiness.failed(why);
+    manager.failed(why);
     if (!config.log.to_stderr) {
       std::fprintf(stderr, "pedclient: %s\n", why.c_str());
     }
@@ -805,7 +839,7 @@ int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness)
     return fail(made.error().message);
   }
   try {
-    Daemon daemon(config, logger);
+    Daemon daemon(config, logger, manager);
     const int status = daemon.run(readiness);
     logger->flush();
     return status;

@@ -33,6 +33,7 @@
 #include "rped/service/channel_connection.h"
 #include "rped/service/launcher.h"
 #include "rped/service/logging.h"
+#include "rped/service/systemd.h"
 
 namespace rped::pedclient {
 
@@ -59,6 +60,9 @@ struct DaemonConfig final {
 };
 
 // Returns the process exit status.
-int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness);
+// `manager` speaks sd_notify when systemd runs the daemon (READY, STATUS,
+// WATCHDOG, STOPPING); a no-op otherwise.
+int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness,
+               service::ServiceManager& manager);
 
 }  // namespace rped::pedclient

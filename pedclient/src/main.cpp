@@ -126,7 +126,8 @@ int start(const config::Invocation& invocation, const std::vector<std::string>& 
   if (readiness.attached() && ::chdir("/") != 0) {
     // Not fatal: every path was made absolute already.
   }
-  return run_daemon(config, std::move(readiness));
+  service::ServiceManager manager = service::ServiceManager::from_environment();
+  return run_daemon(config, std::move(readiness), manager);
 }
 
 int stop(const config::Invocation& invocation) {
