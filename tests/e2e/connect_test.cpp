@@ -8,7 +8,11 @@ namespace rped::e2e::test {
 namespace {
 
 TEST_F(E2eTest, RemoteRpvInitializationConnectHsmInitAndLogins) {
-  HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum());
+  // partition init reuses the demo keys like hsm init; role init -name co reuses black1.
+  HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
+                         script::hsm_init() + script::blue_quorum() +
+                         script::expect("Do you wish to reuse") + "yes\n" + script::black_login() +
+                         script::black_login());
 
   // A zeroized HSM: the one-time password connection, shown to the operator.
   const Ran otp = cmd(h, "ped connect " + connect_args() + " -password 31415926");
@@ -46,10 +50,74 @@ TEST_F(E2eTest, RemoteRpvInitializationConnectHsmInitAndLogins) {
   EXPECT_TRUE(contains(hsm_show.out, "e2eHSM")) << hsm_show.out;
   EXPECT_TRUE(contains(hsm_show.out, "HSM SO")) << hsm_show.out;
 
+  // The Crypto Officer: partition, its SO, then co initialized and logged in.
+  for (const std::string command :
+       {"partition create", "partition init -label e2ePart", "role logout", "role login -name po",
+        "role init -name co", "role logout", "role login -name co"}) {
+    const Ran ran = cmd(h, command);
+    ASSERT_EQ(ran.exit_code, 0) << command << ": " << ran.out << ran.err;
+  }
+  EXPECT_TRUE(contains(cmd(h, "role show").out, "Crypto Officer")) << cmd(h, "role show").out;
+
   // pedclient counted the PED operations it carried.
   const Ran status = pedclient(h, {"-mode", "show", "-format", "json"});
   EXPECT_EQ(status.exit_code, 0);
   EXPECT_TRUE(contains(status.out, "\"serial\"")) << status.out;
+}
+
+}  // namespace
+}  // namespace rped::e2e::test
+
+namespace rped::e2e::test {
+namespace {
+
+// (e) ped disconnect, then a new ped connect: no daemon restarts.
+TEST_F(E2eTest, DisconnectThenReconnectWithoutRestartingAnything) {
+  HsmHost& h = start_all(rpv_init_script() + script::orange_login("blank1", "4321"));
+  initialize_rpv_and_connect(h);
+  const pid_t client = h.pedclient->pid();
+  const pid_t server = pedserver_->pid();
+  const std::string up = link_state(h);
+  EXPECT_FALSE(up.empty());
+  EXPECT_NE(up, "Disconnected");
+  const Ran off = cmd(h, "ped disconnect");
+  ASSERT_EQ(off.exit_code, 0) << off.out;
+  EXPECT_TRUE(wait_until([&] {
+    return link_state(h) == "Disconnected";
+  })) << pedclient(h, {"-mode", "show"}).out;
+  const Ran again = cmd(h, "ped connect " + connect_args());
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(h.pedclient->pid(), client);
+  EXPECT_EQ(pedserver_->pid(), server);
+  EXPECT_FALSE(h.pedclient->wait(0ms).has_value()) << "pedclient exited";
+  EXPECT_FALSE(pedserver_->wait(0ms).has_value()) << "pedserver exited";
+}
+
+// (j) RPV rotation by the logged-in SO: new orange key on blank2; the running
+// session goes on; afterwards the old orange key no longer connects, the new one does.
+TEST_F(E2eTest, RpvRotationRetiresTheOldOrangeKey) {
+  HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
+                         script::create_orange("blank2", "8642") + script::blue_quorum() +
+                         script::orange_login("blank1", "4321") +
+                         script::orange_login("blank2", "8642"));
+  initialize_rpv_and_connect(h);
+  ASSERT_EQ(cmd(h, "hsm init -label rot").exit_code, 0);
+  ASSERT_EQ(cmd(h, "role login -name so").exit_code, 0);
+  const std::string before = cmd(h, "ped show").out;
+  const Ran rotate = cmd(h, "ped vector init -force");
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.out;
+  EXPECT_TRUE(contains(slurp(keys_ / "blank2.json"), "\"orange\""));
+  // The session that carried the rotation still serves logins.
+  ASSERT_EQ(cmd(h, "role logout").exit_code, 0);
+  const Ran login = cmd(h, "role login -name so");
+  ASSERT_EQ(login.exit_code, 0) << login.out;
+  ASSERT_EQ(cmd(h, "ped disconnect").exit_code, 0);
+  const Ran old_key = cmd(h, "ped connect " + connect_args());
+  EXPECT_EQ(old_key.exit_code, 1) << old_key.out;
+  EXPECT_FALSE(contains(old_key.out, "No Error")) << old_key.out;
+  const Ran new_key = cmd(h, "ped connect " + connect_args());
+  EXPECT_EQ(new_key.exit_code, 0) << new_key.out;
+  EXPECT_NE(before, cmd(h, "ped show").out);
 }
 
 }  // namespace

@@ -43,6 +43,21 @@ inline const std::string kPedsim = RPED_PEDSIM_BINARY;
 inline constexpr int kPedSeconds = 30;
 inline constexpr std::chrono::milliseconds kCommandWait{90'000};
 
+inline std::string tail(const std::string& text, std::size_t n) {
+  return text.size() <= n ? text : "...\n" + text.substr(text.size() - n);
+}
+
+// The value of the `name` line of pedclient's `-mode show` text.
+inline std::string show_field(const std::string& show, const std::string& name) {
+  const auto at = show.find(name);
+  if (at == std::string::npos) {
+    return {};
+  }
+  const auto colon = show.find(": ", at);
+  const auto end = show.find('\n', colon);
+  return colon == std::string::npos ? std::string() : show.substr(colon + 2, end - colon - 2);
+}
+
 inline bool contains(const std::string& text, const std::string& part) {
   return text.find(part) != std::string::npos;
 }
@@ -85,6 +100,10 @@ inline std::string blue_quorum(const std::vector<std::string>& pins = {"1111", "
          "\n";
   }
   return s;
+}
+// The Crypto Officer's demo key: black1, PIN 1234.
+inline std::string black_login() {
+  return expect("PED Key (BLACK)") + present("black1") + expect("Enter PED PIN:") + "pin 1234\n";
 }
 // hsm init: reuse the demo blue keyset (3 of 5) and the demo red key (no PIN).
 inline std::string hsm_init() {
@@ -133,16 +152,21 @@ class E2eTest : public ::testing::Test {
         std::cerr << "---- hsmsim " << i << " ----\n"
                   << (host.hsmsim ? host.hsmsim->out() + host.hsmsim->err() : std::string())
                   << "---- pedclient " << i << " log ----\n"
-                  << slurp(host.client_log)
-                  << (host.pedclient ? host.pedclient->err() : std::string());
+                  << or_stderr(host.client_log, host.pedclient);
       }
       std::cerr << "---- pedserver log ----\n"
-                << slurp(server_log_) << (pedserver_ ? pedserver_->err() : std::string())
+                << or_stderr(server_log_, pedserver_)
                 << "---- pedsim ----\n"
-                << (pedsim_ ? pedsim_->out() + pedsim_->err() : std::string()) << "\n";
+                << (pedsim_ ? tail(pedsim_->out(), 6000) + pedsim_->err() : std::string()) << "\n";
     }
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
     }
+  }
+
+  // A daemon's log file; its stderr (the same lines) only when the file is empty.
+  static std::string or_stderr(const std::filesystem::path& log, const std::optional<Child>& child) {
+    const std::string text = slurp(log);
+    return !text.empty() || !child ? text : child->err();
   }
 
   static void stop(std::optional<Child>& child) {
@@ -195,6 +219,11 @@ class E2eTest : public ::testing::Test {
       const Ran shown = pedclient(h, {"-mode", "show", "-format", "json"});
       return shown.exit_code == 0 && contains(shown.out, "\"attached\": true");
     })) << h.pedclient->err();
+  }
+
+  // pedclient's view of the Remote PED connection: Disconnected, or its state.
+  std::string link_state(const HsmHost& h) {
+    return show_field(pedclient(h, {"-mode", "show"}).out, "Remote PED Connection Status");
   }
 
   SpawnOptions client_env(const HsmHost& h) const {
