@@ -61,3 +61,62 @@ TEST_F(PedclientCli, BadIdValuesAreRefusedWithClearErrors) {
 
 }  // namespace
 }  // namespace rped::e2e::test
+
+namespace rped::e2e::test {
+namespace {
+
+// setid, testid (a real handshake up to the orange key), assignid (the
+// orange-key connection opened by pedclient), releaseid, deleteid against
+// the running processes; and the refusals in between.
+TEST_F(E2eTest, PedIdCommandsAgainstTheRunningClient) {
+  HsmHost& h = start_all(rpv_init_script() + script::expect("READ RPK") +
+                         script::expect("No remote session") +
+                         script::orange_login("blank1", "4321"));
+  initialize_rpv_and_connect(h);
+  ASSERT_EQ(cmd(h, "ped disconnect").exit_code, 0);
+
+  const Ran set = pedclient(h, {"-mode", "setid", "-id", "5", "-id_ip", "127.0.0.1", "-id_port",
+                                std::to_string(server_port_)});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  const Ran unknown = pedclient(h, {"-mode", "testid", "-id", "6"});
+  EXPECT_EQ(unknown.exit_code, 1) << unknown.out;
+  EXPECT_TRUE(contains(unknown.err, "6")) << unknown.err;
+
+  const Ran test = pedclient(h, {"-mode", "testid", "-id", "5"});
+  EXPECT_EQ(test.exit_code, 0) << test.out << test.err;
+  EXPECT_TRUE(contains(test.out, "PASSED")) << test.out;
+  EXPECT_TRUE(contains(test.out, "round trip")) << test.out;
+
+  const Ran other = pedclient(h, {"-mode", "assignid", "-id", "5", "-id_serialnumber", "999"});
+  EXPECT_EQ(other.exit_code, 1) << other.out;
+  EXPECT_TRUE(contains(other.err, "1234567")) << other.err;
+
+  const Ran assign =
+      pedclient(h, {"-mode", "assignid", "-id", "5", "-id_serialnumber", "1234567"});
+  ASSERT_EQ(assign.exit_code, 0) << assign.out << assign.err;
+  EXPECT_NE(link_state(h), "Disconnected");
+  EXPECT_TRUE(contains(pedclient(h, {"-mode", "show"}).out, "(connected)"));
+
+  const Ran release = pedclient(h, {"-mode", "releaseid", "-id", "5"});
+  EXPECT_EQ(release.exit_code, 0) << release.out << release.err;
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }));
+  const Ran del = pedclient(h, {"-mode", "deleteid", "-id", "5"});
+  EXPECT_EQ(del.exit_code, 0) << del.err;
+  const Ran gone = pedclient(h, {"-mode", "testid", "-id", "5"});
+  EXPECT_EQ(gone.exit_code, 1) << gone.out;
+}
+
+// testid against an address nobody listens on: fails, naming the address.
+TEST_F(E2eTest, TestIdToADeadAddressFails) {
+  HsmHost& h = start_hsm(1234567);
+  const std::string port = std::to_string(free_port());
+  ASSERT_EQ(pedclient(h, {"-mode", "setid", "-id", "9", "-id_ip", "127.0.0.1", "-id_port", port})
+                .exit_code,
+            0);
+  const Ran test = pedclient(h, {"-mode", "testid", "-id", "9"});
+  EXPECT_EQ(test.exit_code, 1) << test.out;
+  EXPECT_TRUE(contains(test.err, "127.0.0.1:" + port)) << test.err;
+}
+
+}  // namespace
+}  // namespace rped::e2e::test
