@@ -284,7 +284,12 @@ class E2eTest : public ::testing::Test {
                             {"-mode", "show", "-format", "json", "-admin",
                              std::to_string(server_admin_)},
                             dir_.path(), server_env());
-      return shown.exit_code == 0;
+      // Ready for HSMs once the PED is attached (the admin port answers earlier).
+      if (shown.exit_code != 0) {
+        return false;
+      }
+      const auto status = nlohmann::json::parse(shown.out, nullptr, false);
+      return status.is_object() && status["ped"]["connected"] == true;
     })) << pedserver_->err();
   }
 

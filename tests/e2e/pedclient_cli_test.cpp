@@ -69,8 +69,10 @@ namespace {
 // orange-key connection opened by pedclient), releaseid, deleteid against
 // the running processes; and the refusals in between.
 TEST_F(E2eTest, PedIdCommandsAgainstTheRunningClient) {
+  // testid's handshake makes pedserver ask for the orange key; the custodian
+  // waits until the test ends it (the PED is back at its idle screen).
   HsmHost& h = start_all(rpv_init_script() + script::expect("READ RPK") +
-                         script::expect("No remote session") +
+                         script::expect("Awaiting command...") +
                          script::orange_login("blank1", "4321"));
   initialize_rpv_and_connect(h);
   ASSERT_EQ(cmd(h, "ped disconnect").exit_code, 0);
