@@ -312,6 +312,15 @@ void RemotePed::on_closing(service::ChannelConnection&, const service::ChannelEn
       fail_connect(failure(hsm::Status::timeout, channel::AlertCode::timeout,
                            "the connection was not established within " +
                                service::seconds_text(target_.timeout) + ": " + end.reason));
+    } else if (end.by_peer && end.code == channel::AlertCode::device_failure) {
+      // The Alert carries no text. During the handshake pedserver sends
+      // device_failure when the PED could not read the orange key or derive
+      // the session keys (docs/protocol.md §3.5 step 4): say that, not just
+      // the code, so the operator knows to look at the key and the PED.
+      fail_connect(failure(hsm::Status::handshake_failed, end.code,
+                           "the PED could not use the orange key presented (not this HSM's "
+                           "RPK, a wrong key type, the key removed, or cancelled at the PED; "
+                           "the PED server's log has the PED's reason)"));
     } else {
       fail_connect(failure(
           hsm::Status::handshake_failed,

@@ -875,8 +875,12 @@ CommandResult Hsm::ped_connect(const PedConnectArgs& args, Console& out) {
       f.message.empty() ? std::string(hsm::status_name(f.status)) : f.message;
   switch (f.status) {
     case hsm::Status::connect_failed:
+      // pedclient's message already names the address (docs/hsm-backend.md): do
+      // not say it twice; a bare status name still gets the address.
       return fail(ResultCode::unable_to_connect,
-                  "cannot connect to the PED server at " + where + ": " + detail);
+                  detail.find(where) != std::string::npos
+                      ? detail
+                      : "cannot connect to the PED server at " + where + ": " + detail);
     case hsm::Status::timeout:
       return fail(ResultCode::timeout, "connecting to " + where + " timed out: " + detail);
     case hsm::Status::busy:

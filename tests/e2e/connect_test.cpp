@@ -1,0 +1,124 @@
+// The documented Remote PED procedures across hsmsim, pedclient, pedserver
+// and pedsim: remote RPV initialization with a one-time password on a
+// zeroized HSM, ped connect with the orange key (Full Unified), hsm init,
+// SO login 3 of 5 with PINs, CO login; disconnect and reconnect; RPV rotation.
+#include "e2e/e2e_fixture.h"
+
+namespace rped::e2e::test {
+namespace {
+
+TEST_F(E2eTest, RemoteRpvInitializationConnectHsmInitAndLogins) {
+  // partition init reuses the demo keys like hsm init; role init -name co reuses black1.
+  HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
+                         script::hsm_init() + script::blue_quorum() +
+                         script::expect("Do you wish to reuse") + "yes\n" + script::black_login() +
+                         script::black_login());
+
+  // A zeroized HSM: the one-time password connection, shown to the operator.
+  const Ran otp = cmd(h, "ped connect " + connect_args() + " -password 31415926");
+  ASSERT_EQ(otp.exit_code, 0) << otp.out << otp.err;
+  EXPECT_TRUE(contains(otp.out, "one-time password")) << otp.out;
+  EXPECT_TRUE(contains(otp.out, "Command Result : No Error")) << otp.out;
+
+  // pedclient reports the connection it carries.
+  const Ran shown = pedclient(h, {"-mode", "show"});
+  EXPECT_EQ(shown.exit_code, 0) << shown.err;
+  EXPECT_TRUE(contains(shown.out, "127.0.0.1:" + std::to_string(server_port_))) << shown.out;
+
+  const Ran vector = cmd(h, "ped vector init");
+  ASSERT_EQ(vector.exit_code, 0) << vector.out << vector.err;
+  EXPECT_TRUE(contains(vector.out, "Please attend to the PED.")) << vector.out;
+  EXPECT_TRUE(contains(vector.out, "orange keys 1 of 1")) << vector.out;
+
+  // The orange key on the custodian's side is now an orange key of this HSM.
+  const std::string orange = slurp(keys_ / "blank1.json");
+  EXPECT_TRUE(contains(orange, "\"orange\"")) << orange;
+  EXPECT_TRUE(contains(orange, "1234567")) << orange;
+
+  const Ran fu = cmd(h, "ped connect " + connect_args());
+  ASSERT_EQ(fu.exit_code, 0) << fu.out << fu.err;
+  const Ran ped_show = cmd(h, "ped show");
+  EXPECT_EQ(ped_show.exit_code, 0);
+  EXPECT_TRUE(contains(ped_show.out, "C(2e,2s)") || contains(ped_show.out, "Full Unified"))
+      << ped_show.out;
+
+  const Ran init = cmd(h, "hsm init -label e2eHSM");
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+  const Ran login = cmd(h, "role login -name so");
+  ASSERT_EQ(login.exit_code, 0) << login.out << login.err;
+  const Ran hsm_show = cmd(h, "hsm show");
+  EXPECT_TRUE(contains(hsm_show.out, "e2eHSM")) << hsm_show.out;
+  EXPECT_TRUE(contains(hsm_show.out, "HSM SO")) << hsm_show.out;
+
+  // The Crypto Officer: partition, its SO, then co initialized and logged in.
+  for (const std::string command :
+       {"partition create", "partition init -label e2ePart", "role logout", "role login -name po",
+        "role init -name co", "role logout", "role login -name co"}) {
+    const Ran ran = cmd(h, command);
+    ASSERT_EQ(ran.exit_code, 0) << command << ": " << ran.out << ran.err;
+  }
+  EXPECT_TRUE(contains(cmd(h, "role show").out, "Crypto Officer")) << cmd(h, "role show").out;
+
+  // pedclient counted the PED operations it carried.
+  const Ran status = pedclient(h, {"-mode", "show", "-format", "json"});
+  EXPECT_EQ(status.exit_code, 0);
+  EXPECT_TRUE(contains(status.out, "\"serial\"")) << status.out;
+}
+
+}  // namespace
+}  // namespace rped::e2e::test
+
+namespace rped::e2e::test {
+namespace {
+
+// (e) ped disconnect, then a new ped connect: no daemon restarts.
+TEST_F(E2eTest, DisconnectThenReconnectWithoutRestartingAnything) {
+  HsmHost& h = start_all(rpv_init_script() + script::orange_login("blank1", "4321"));
+  initialize_rpv_and_connect(h);
+  const pid_t client = h.pedclient->pid();
+  const pid_t server = pedserver_->pid();
+  const std::string up = link_state(h);
+  EXPECT_FALSE(up.empty());
+  EXPECT_NE(up, "Disconnected");
+  const Ran off = cmd(h, "ped disconnect");
+  ASSERT_EQ(off.exit_code, 0) << off.out;
+  EXPECT_TRUE(wait_until([&] {
+    return link_state(h) == "Disconnected";
+  })) << pedclient(h, {"-mode", "show"}).out;
+  const Ran again = cmd(h, "ped connect " + connect_args());
+  ASSERT_EQ(again.exit_code, 0) << again.out;
+  EXPECT_EQ(h.pedclient->pid(), client);
+  EXPECT_EQ(pedserver_->pid(), server);
+  EXPECT_FALSE(h.pedclient->wait(0ms).has_value()) << "pedclient exited";
+  EXPECT_FALSE(pedserver_->wait(0ms).has_value()) << "pedserver exited";
+}
+
+// (j) RPV rotation by the logged-in SO: new orange key on blank2; the running
+// session goes on; afterwards the old orange key no longer connects, the new one does.
+TEST_F(E2eTest, RpvRotationRetiresTheOldOrangeKey) {
+  HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
+                         script::create_orange("blank2", "8642") + script::blue_quorum() +
+                         script::orange_login("blank1", "4321") +
+                         script::orange_login("blank2", "8642"));
+  initialize_rpv_and_connect(h);
+  ASSERT_EQ(cmd(h, "hsm init -label rot").exit_code, 0);
+  ASSERT_EQ(cmd(h, "role login -name so").exit_code, 0);
+  const std::string before = cmd(h, "ped show").out;
+  const Ran rotate = cmd(h, "ped vector init -force");
+  ASSERT_EQ(rotate.exit_code, 0) << rotate.out;
+  EXPECT_TRUE(contains(slurp(keys_ / "blank2.json"), "\"orange\""));
+  // The session that carried the rotation still serves logins.
+  ASSERT_EQ(cmd(h, "role logout").exit_code, 0);
+  const Ran login = cmd(h, "role login -name so");
+  ASSERT_EQ(login.exit_code, 0) << login.out;
+  ASSERT_EQ(cmd(h, "ped disconnect").exit_code, 0);
+  const Ran old_key = cmd(h, "ped connect " + connect_args());
+  EXPECT_EQ(old_key.exit_code, 1) << old_key.out;
+  EXPECT_FALSE(contains(old_key.out, "No Error")) << old_key.out;
+  const Ran new_key = cmd(h, "ped connect " + connect_args());
+  EXPECT_EQ(new_key.exit_code, 0) << new_key.out;
+  EXPECT_NE(before, cmd(h, "ped show").out);
+}
+
+}  // namespace
+}  // namespace rped::e2e::test
