@@ -57,6 +57,7 @@ struct DaemonConfig final {
   std::chrono::microseconds ped_write_delay{0};
   service::LogOptions log;
   std::filesystem::path state_dir;
+  std::filesystem::path trust_dir;  // -trustdir: the manufacturer roots (*.pem)
 };
 
 // Returns the process exit status.
