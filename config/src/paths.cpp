@@ -91,7 +91,8 @@ Result<Environment> Environment::from_process() {
 
 Result<DaemonPaths> default_paths(std::string_view daemon, const Environment& environment) {
   const std::string name(daemon);
-  const std::filesystem::path systemd_state = systemd_directory(environment.systemd_state_directory);
+  const std::filesystem::path systemd_state =
+      systemd_directory(environment.systemd_state_directory);
   const std::filesystem::path systemd_logs = systemd_directory(environment.systemd_logs_directory);
   const std::filesystem::path systemd_config =
       systemd_directory(environment.systemd_configuration_directory);
@@ -115,9 +116,8 @@ Result<DaemonPaths> default_paths(std::string_view daemon, const Environment& en
     }
     const std::filesystem::path state_dir =
         systemd_state.empty() ? state_base / name : systemd_state;
-    paths = DaemonPaths{.config_file = config_base.empty()
-                                           ? std::filesystem::path()
-                                           : config_base / concat({name, ".conf"}),
+    paths = DaemonPaths{.config_file = config_base.empty() ? std::filesystem::path()
+                                                           : config_base / concat({name, ".conf"}),
                         .state_dir = state_dir,
                         .log_dir = state_dir};
   }

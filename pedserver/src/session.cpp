@@ -158,7 +158,8 @@ class Session final : public SessionHandle,
   void on_data(service::ChannelConnection&, Bytes payload) override {
     spawn(relay(std::move(payload)));
   }
-  void on_established(service::ChannelConnection&, const channel::EstablishedEvent& event) override {
+  void on_established(service::ChannelConnection&,
+                      const channel::EstablishedEvent& event) override {
     hsm_serial_ = event.hsm_serial;
     scheme_ = std::string(channel::scheme_name(event.scheme));
     log_->info("session {} {}: channel established with HSM {} ({}{}); {}", identity_.id,
@@ -444,8 +445,8 @@ class Session final : public SessionHandle,
     }
     ped::DeviceFrame response{ped::FrameKind::response, op, request_id, body};
     const WipeOnExit wipe_response(response.body);
-    auto channel_form =
-        ped::to_channel_form(response, [this](ByteView csp) { return connection_->endpoint().wrap_csp(csp); });
+    auto channel_form = ped::to_channel_form(
+        response, [this](ByteView csp) { return connection_->endpoint().wrap_csp(csp); });
     if (!channel_form.ok()) {
       close_with(AlertCode::internal_error,
                  "cannot put the PED's answer in channel form: " + channel_form.error().message);

@@ -183,8 +183,8 @@ TEST_F(PedServerServing, PingsKeepAnAnsweringHsmAndDropOneThatStops) {
 // (1 s) rather than after -socketwritetimeout (300 s), and the stop completes.
 TEST_F(PedServerServing, StopCutsASessionThatDoesNotCloseInTime) {
   start_pedsim(kPasswordEntry);
-  ASSERT_EQ(
-      start_server({"-internalshutdowntimeout", "1", "-socketwritetimeout", "300"}).exit_code, 0);
+  ASSERT_EQ(start_server({"-internalshutdowntimeout", "1", "-socketwritetimeout", "300"}).exit_code,
+            0);
   const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
   const int small = 4096;  // a small window fills quickly
   ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);

@@ -86,25 +86,26 @@ TEST(ConfigPaths, SystemdDirectoriesWin) {
 
   // A user's logs follow the state directory when only StateDirectory= is set.
   const DaemonPaths state_only = must(default_paths(
-      "pedserver", Environment{.is_root = false, .home = "/home/ops",
-                               .systemd_state_directory = "/var/lib/pedserver"}));
+      "pedserver",
+      Environment{
+          .is_root = false, .home = "/home/ops", .systemd_state_directory = "/var/lib/pedserver"}));
   EXPECT_EQ(state_only.log_dir, "/var/lib/pedserver");
   EXPECT_EQ(state_only.config_file, "/home/ops/.config/pedserver.conf");
 
   // systemd's directories are enough without HOME.
-  EXPECT_TRUE(is_ok(default_paths("pedserver",
-                                  Environment{.is_root = false,
-                                              .systemd_state_directory = "/s",
-                                              .systemd_configuration_directory = "/c"})));
+  EXPECT_TRUE(
+      is_ok(default_paths("pedserver", Environment{.is_root = false,
+                                                   .systemd_state_directory = "/s",
+                                                   .systemd_configuration_directory = "/c"})));
 }
 
 TEST(ConfigPaths, RelativeSystemdDirectoriesAreIgnored) {
-  const DaemonPaths paths = must(default_paths(
-      "pedserver", Environment{.is_root = false,
-                               .home = "/home/ops",
-                               .systemd_state_directory = "state",
-                               .systemd_logs_directory = "",
-                               .systemd_configuration_directory = ":/etc/x"}));
+  const DaemonPaths paths =
+      must(default_paths("pedserver", Environment{.is_root = false,
+                                                  .home = "/home/ops",
+                                                  .systemd_state_directory = "state",
+                                                  .systemd_logs_directory = "",
+                                                  .systemd_configuration_directory = ":/etc/x"}));
   EXPECT_EQ(paths.state_dir, "/home/ops/.local/state/pedserver");
   EXPECT_EQ(paths.log_dir, "/home/ops/.local/state/pedserver");
   EXPECT_EQ(paths.config_file, "/home/ops/.config/pedserver.conf");
