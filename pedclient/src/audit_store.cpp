@@ -205,7 +205,15 @@ struct AuditStore::Impl {
     const DiskTier before = tier;
     tier = now;
     const std::string where = options.directory.string();
-    const std::string amount = std::to_string(free >> 20) + " MiB free";
+    const std::string amount = std::to_string(free >> 10) + " KiB free";
+    if (before == DiskTier::full) {
+      emit(AuditStoreEvent::Level::info,
+           "audit log disk has room again, storing and acknowledging resumed: " + amount + " in " +
+               where);
+      if (now == DiskTier::ok) {
+        return;
+      }
+    }
     switch (now) {
       case DiskTier::critical:
         emit(AuditStoreEvent::Level::error,
@@ -218,10 +226,7 @@ struct AuditStore::Impl {
       case DiskTier::ok:
       case DiskTier::full:
       default:
-        emit(AuditStoreEvent::Level::info,
-             std::string(before == DiskTier::full ? "audit log disk has room again, storing resumed: "
-                                                  : "audit log disk space ok: ") +
-                 amount + " in " + where);
+        emit(AuditStoreEvent::Level::info, "audit log disk space ok: " + amount + " in " + where);
         break;
     }
   }
