@@ -161,6 +161,7 @@ struct AuditStore::Impl {
   audit::HmacTag last_prev_hmac{};
   DiskTier tier = DiskTier::ok;
   std::uint64_t syncs = 0;
+  bool stored_since_open = false;  // a forward jump is accepted only before the first record
   std::thread writer;
 
   void emit(AuditStoreEvent::Level level, std::string message) {
@@ -322,11 +323,19 @@ struct AuditStore::Impl {
           continue;  // a duplicate: the HSM resent what this host holds
         }
         if (seq != chunk_last + 1 && chunk_last != 0) {
+          if (stored_since_open) {
+            // An earlier batch was not stored (answered with the old durable
+            // seq): the HSM resends from there. Storing this would make a gap.
+            break;
+          }
+          // The first records after a resume: the HSM freed these (its answer
+          // to audit_resume started later). They are lost; say so loudly.
           emit(AuditStoreEvent::Level::error,
                "audit records " + std::to_string(chunk_last + 1) + " to " +
                    std::to_string(seq - 1) +
                    " never reached this host: the HSM freed them (the log has a gap)");
         }
+        stored_since_open = true;
         if (needs_rotation()) {
           RPED_TRY(flush(chunk, chunk_last, chunk_prev));
           RPED_TRY(rotate(seq));
@@ -403,7 +412,7 @@ struct AuditStore::Impl {
       for (auto it = waiting.rbegin(); it != waiting.rend(); ++it) {
         pending.push_front(std::move(*it));
       }
-      while (pending.size() > kMaxPendingBatches) {
+      while (tier == DiskTier::full && pending.size() > kMaxPendingBatches) {
         answers.push_back(std::move(pending.front().done));
         pending.pop_front();
       }

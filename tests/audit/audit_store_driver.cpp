@@ -37,7 +37,9 @@ int main(int argc, char** argv) {
   options.warn_free_percent = 0;
   options.critical_free_bytes = 0;
   options.critical_free_percent = 0;
-  auto store = rped::pedclient::AuditStore::open(options);
+  auto store = rped::pedclient::AuditStore::open(options, [](const rped::pedclient::AuditStoreEvent& e) {
+    std::fprintf(stderr, "audit_store_driver: %s\n", e.message.c_str());
+  });
   if (!store.ok()) {
     std::fprintf(stderr, "audit_store_driver: %s\n", store.error().message.c_str());
     return 1;

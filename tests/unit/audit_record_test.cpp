@@ -195,7 +195,7 @@ TEST(AuditChain, AModifiedRecordIsNamed) {
   VerifyVerdict v = verify(log);
   EXPECT_EQ(v.fault, Fault::modified);
   EXPECT_EQ(v.bad_seq, 5u) << v.why;
-  EXPECT_EQ(v.location, "log:6") << "found at the record that chains over it";
+  EXPECT_EQ(v.location, "log:5") << "the bad record itself, found by the one that chains over it";
 
   log = make_log(10);
   log[4][300] = log[4][300] == 'A' ? 'B' : 'A';  // record 5's previous-HMAC field

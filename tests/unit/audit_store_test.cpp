@@ -245,6 +245,30 @@ TEST(AuditStore, ResumesAfterATornLineWithoutGapOrDuplicate) {
   EXPECT_EQ(v.records, 34u);
 }
 
+TEST(AuditStore, NeverStoresPastAMissingBatch) {
+  TempDir dir;
+  RecordSource hsm;
+  {
+    auto store = must(AuditStore::open(quiet_options(dir.path())));
+    EXPECT_EQ(store_and_wait(*store, hsm.batch(1, 10)), 10u);
+    // 11..20 never came (refused earlier): 21..30 is not stored, not acknowledged.
+    EXPECT_EQ(store_and_wait(*store, hsm.batch(21, 10)), 10u);
+    EXPECT_EQ(store_and_wait(*store, hsm.batch(11, 20)), 30u) << "the resend fills it";
+  }
+  EXPECT_EQ(verify_dir(dir.path(), hsm.head(30)).records, 30u);
+  // Right after open, a forward jump is the HSM's (it freed records): stored, reported.
+  std::vector<AuditStoreEvent> events;
+  auto store = must(AuditStore::open(quiet_options(dir.path()),
+                                     [&](const AuditStoreEvent& e) { events.push_back(e); }));
+  EXPECT_EQ(store_and_wait(*store, hsm.batch(41, 5)), 45u);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].level, AuditStoreEvent::Level::error);
+  EXPECT_NE(events[0].message.find("31 to 40 never reached this host"), std::string::npos);
+  const audit::VerifyVerdict v = verify_dir(dir.path(), hsm.head(45));
+  EXPECT_EQ(v.fault, audit::Fault::deleted) << "the verifier names the gap";
+  EXPECT_EQ(v.bad_seq, 31u);
+}
+
 // A 1 MiB tmpfs mounted in a private mount namespace held by a child process;
 // the test reaches it through /proc/<child>/root, so the host's mounts are
 // never touched. Needs CAP_SYS_ADMIN (root in this CI).
@@ -489,6 +513,13 @@ TEST(AuditStoreCrash, KillNineAtRandomMomentsFiftyTimesLosesNothingAcknowledged)
     feeder.join();
     reader.join();
     max_acked = std::max(max_acked, acked_this_round.load());
+    if (std::getenv("RPED_AUDIT_DEBUG") != nullptr) {
+      const audit::VerifyVerdict rv = verify_dir(dir.path(), std::nullopt);
+      std::fprintf(stderr, "round %d: ready %llu from %llu acked %llu verified %llu %s\n", round,
+                   (unsigned long long)durable, (unsigned long long)from,
+                   (unsigned long long)acked_this_round.load(), (unsigned long long)rv.records,
+                   rv.why.c_str());
+    }
     if (acked_this_round.load() > durable) {
       ++rounds_with_progress;
     }
@@ -505,6 +536,87 @@ TEST(AuditStoreCrash, KillNineAtRandomMomentsFiftyTimesLosesNothingAcknowledged)
   EXPECT_TRUE(v.ok()) << v.why << " at " << v.location;
   EXPECT_EQ(v.records, durable) << "every record exactly once: no gap, no duplicate";
   EXPECT_GT(must(audit_log_files(dir.path())).size(), 1u) << "rotation happened under the kills";
+}
+
+// pedaudit (tools/pedaudit): the auditor's verdict on a log the store wrote.
+struct ToolRun {
+  int status = -1;
+  std::string output;
+};
+
+ToolRun run_pedaudit(const std::string& arguments) {
+  const std::string command = std::string(RPED_PEDAUDIT) + " " + arguments + " 2>&1";
+  FILE* pipe = ::popen(command.c_str(), "r");
+  ToolRun run;
+  char buffer[512];
+  while (std::fgets(buffer, sizeof buffer, pipe) != nullptr) {
+    run.output += buffer;
+  }
+  const int status = ::pclose(pipe);
+  run.status = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  return run;
+}
+
+TEST(Pedaudit, VerifiesNamesTheFirstBadRecordAndExportsCsv) {
+  TempDir dir;
+  RecordSource hsm;
+  const fs::path logs = dir.path() / "logs";
+  AuditStoreOptions options = quiet_options(logs);
+  options.rotate_bytes = 20 * audit::kRecordBytes;
+  {
+    auto store = must(AuditStore::open(options));
+    EXPECT_EQ(store_and_wait(*store, hsm.batch(1, 50)), 50u);
+  }
+  const fs::path secret = dir.path() / "secret.hex";
+  {
+    std::ofstream out(secret);
+    const audit::LogSecret s = test_secret();
+    out << to_hex(s.reveal()) << "\n";
+  }
+  const std::string base = "verify -dir " + logs.string() + " -secret " + secret.string();
+  ToolRun run = run_pedaudit(base + " -head " + hsm.head(50).to_string());
+  EXPECT_EQ(run.status, 0) << run.output;
+  EXPECT_NE(run.output.find("VERIFIED: 50 records (1 .. 50) in 3 file(s)"), std::string::npos)
+      << run.output;
+  run = run_pedaudit(base + " -from 30");
+  EXPECT_EQ(run.status, 0) << run.output;
+
+  // Truncation against the HSM's head, and an external head in a file.
+  run = run_pedaudit(base + " -head " + hsm.head(52).to_string());
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.output.find("FAILED: truncated: record 51"), std::string::npos) << run.output;
+  {
+    std::ofstream out(dir.path() / "head.txt");
+    out << hsm.head(25).to_string() << "\n";
+  }
+  run = run_pedaudit(base + " -headfile " + (dir.path() / "head.txt").string());
+  EXPECT_EQ(run.status, 0) << run.output;
+
+  // One changed byte in record 22 (the second file's second line).
+  const fs::path second = must(audit_log_files(logs))[1];
+  {
+    std::fstream f(second, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekp(static_cast<std::streamoff>(audit::kRecordBytes + 40));
+    f.put('#');
+  }
+  run = run_pedaudit(base);
+  EXPECT_EQ(run.status, 1);
+  EXPECT_NE(run.output.find("FAILED: modified: record 22 (" + second.filename().string() + ":2)"),
+            std::string::npos)
+      << run.output;
+
+  run = run_pedaudit("export -dir " + logs.string() + " -csv " + (dir.path() / "log.csv").string());
+  EXPECT_EQ(run.status, 0) << run.output;
+  std::ifstream csv(dir.path() / "log.csv");
+  std::string header;
+  std::string first;
+  std::getline(csv, header);
+  std::getline(csv, first);
+  EXPECT_EQ(header, "sequence,time_utc,message,previous_hmac,raw_data");
+  EXPECT_EQ(first.substr(0, 33), "1,2026-11-22T00:00:00Z,\"record 1\"");
+
+  EXPECT_EQ(run_pedaudit("verify -dir " + logs.string()).status, 2) << "no -secret";
+  EXPECT_EQ(run_pedaudit("frobnicate").status, 2);
 }
 
 }  // namespace

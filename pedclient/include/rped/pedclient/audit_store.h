@@ -13,8 +13,11 @@
 // Resuming: open() scans the newest file, cuts a torn last line (a crash
 // mid-write), and continues exactly after the last whole record. Records at
 // or below the durable sequence number are skipped (the HSM resends from what
-// pedclient told it); a jump forward is stored and reported at error level
-// (the HSM freed records this host never stored: the verifier will name the gap).
+// pedclient told it). A jump forward is accepted only for the first records
+// after open() (the HSM freed records this host never stored: reported at
+// error level, the verifier names the gap); later, records beyond the durable
+// sequence number + 1 are neither stored nor acknowledged (an earlier batch was
+// refused and the HSM resends from there), so the store never makes a gap.
 //
 // Rotation: by size (rotate_bytes) and by age (rotate_interval), checked
 // before each record; 0 disables either.
@@ -23,8 +26,8 @@
 // critical_* an error (both reported through the event callback, which the
 // daemon turns into log lines and sd_notify STATUS). A write that fails for
 // lack of space (ENOSPC, EDQUOT) is undone (the file cut back to its last
-// whole record): nothing more is acknowledged, the batches wait (up to
-// kMaxPendingBatches; older ones are answered with the unchanged durable seq,
+// whole record): nothing more is acknowledged, the batches wait (while full,
+// up to kMaxPendingBatches; older ones are answered with the unchanged durable seq,
 // so the HSM keeps them and resends) and the writer retries every
 // retry_interval, resuming by itself when space returns.
 //
