@@ -449,7 +449,7 @@ void ChainVerifier::feed(std::string_view line, std::string_view location) {
     const Suspect s = std::move(*suspect_);
     suspect_.reset();
     if (parsed.ok() && parsed->seq == s.seq + 1 && parsed->prev_hmac == s.hmac_from_field) {
-      fail(Fault::modified, s.seq - 1, s.location,
+      fail(Fault::modified, s.seq - 1, s.previous_location,
            "record " + std::to_string(s.seq - 1) +
                " was modified: it does not reproduce the HMAC the HSM chained into record " +
                std::to_string(s.seq));
@@ -519,7 +519,8 @@ void ChainVerifier::feed(std::string_view line, std::string_view location) {
   }
   if (rec.prev_hmac != prev_) {
     auto from_field = chain_hmac(secret_, line, rec.prev_hmac);
-    suspect_ = Suspect{rec.seq, std::string(location), from_field.ok() ? from_field.value() : HmacTag{}};
+    suspect_ = Suspect{rec.seq, std::string(location), last_location_,
+                       from_field.ok() ? from_field.value() : HmacTag{}};
     return;
   }
   auto hmac = chain_hmac(secret_, line, prev_);
@@ -532,6 +533,7 @@ void ChainVerifier::feed(std::string_view line, std::string_view location) {
     return;
   }
   prev_ = hmac.value();
+  last_location_ = std::string(location);
   ++verdict_.records;
   verdict_.last_seq = rec.seq;
   verdict_.last_hmac = hmac.value();
@@ -542,7 +544,7 @@ VerifyVerdict ChainVerifier::finish() {
   if (suspect_) {
     const Suspect s = std::move(*suspect_);
     suspect_.reset();
-    fail(Fault::modified, s.seq - 1, s.location,
+    fail(Fault::modified, s.seq - 1, s.previous_location,
          "record " + std::to_string(s.seq - 1) + " was modified, or the previous-HMAC field of "
          "the last record " + std::to_string(s.seq) + " was altered");
   }

@@ -234,8 +234,10 @@ class ChainVerifier final {
   struct Suspect {
     std::uint64_t seq;
     std::string location;
-    HmacTag hmac_from_field;  // HMAC(message_k || field_k)
+    std::string previous_location;  // of record k-1
+    HmacTag hmac_from_field;        // HMAC(message_k || field_k)
   };
+  std::string last_location_;  // of the last verified record
   std::optional<Suspect> suspect_;
   // After a jump from expected_ to a higher seq: seen later => reordered.
   std::optional<std::uint64_t> missing_;
