@@ -104,6 +104,21 @@ class Daemon final : public HsmRequestHandler {
     if (auto opened = admin_.open(); !opened.ok()) {
       return fail_start(readiness, opened.error().message);
     }
+    if (auto made = config::ensure_private_directory(config_.audit.directory); !made.ok()) {
+      return fail_start(readiness, "audit log directory: " + made.error().message);
+    }
+    auto store = AuditStore::open(config_.audit, [this](const AuditStoreEvent& event) {
+      asio::post(io_, [this, event] { on_audit_event(event); });
+    });
+    if (!store.ok()) {
+      return fail_start(readiness, "audit log: " + store.error().message);
+    }
+    audit_ = std::move(store).value();
+    {
+      const AuditStoreStatus audit = audit_->status();
+      log_->info("audit log in {}: resuming after record {}", config_.audit.directory.string(),
+                 audit.durable_seq);
+    }
     log_->info("listening on {}", admin_.listening());
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
@@ -152,6 +167,20 @@ class Daemon final : public HsmRequestHandler {
       }
     });
   }
+  // Records are made durable by the store's writer (group commit) and
+  // acknowledged only then (docs/audit-log.md §4); the answer is posted: the
+  // completion runs on the writer thread and a backend write may block.
+  void on_audit_records(std::uint32_t id, hsm::AuditRecords records) override {
+    auto backend = current_backend();
+    if (!backend || !audit_) {
+      return;
+    }
+    audit_->submit(std::move(records), [this, id, backend](std::uint64_t durable_seq) {
+      asio::post(io_, [id, backend, durable_seq] {
+        static_cast<void>(backend->complete_audit_records(id, durable_seq));
+      });
+    });
+  }
   void on_hsm_lost(const Error& why) override {
     asio::post(io_, [this, message = why.message] { hsm_lost(message); });
   }
@@ -184,7 +213,60 @@ class Daemon final : public HsmRequestHandler {
     hsm_attached_at_ = Clock::now();
     ++hsm_attachments_;
     heartbeat_.refresh();
+    resume_audit();
     return {};
+  }
+
+  // Tells the HSM the last record held durably, so it resends from the next
+  // (no gap, no duplicate); takes the host rotation `audit config` set.
+  void resume_audit() {
+    auto backend = current_backend();
+    if (!backend || !audit_) {
+      return;
+    }
+    const hsm::AuditResumeRequest request = audit_->resume_request();
+    asio::post(worker_, [this, backend, request] {
+      auto answer =
+          std::make_shared<Result<hsm::AuditResumeResponse>>(backend->audit_resume(request));
+      asio::post(io_, [this, answer, last = request.last_seq] {
+        if (!answer->ok()) {
+          log_->warn("audit: the HSM refused audit_resume: {}", answer->error().message);
+          return;
+        }
+        const hsm::AuditResumeResponse& resume = answer->value();
+        if (resume.next_seq > last + 1) {
+          log_->error(
+              "audit: the HSM resumes at record {} but the log here ends at {}: records {} "
+              "to {} are missing on this host",
+              resume.next_seq, last, last + 1, resume.next_seq - 1);
+        }
+        if (resume.rotation_bytes != 0 || resume.rotation_interval_s != 0) {
+          audit_->set_rotation(
+              resume.rotation_bytes != 0 ? resume.rotation_bytes : config_.audit.rotate_bytes,
+              resume.rotation_interval_s != 0 ? std::chrono::seconds(resume.rotation_interval_s)
+                                              : config_.audit.rotate_interval);
+        }
+        log_->info("audit: HSM head is record {}; it resends from {}", resume.head_seq,
+                   resume.next_seq);
+      });
+    });
+  }
+
+  void on_audit_event(const AuditStoreEvent& event) {
+    audit_tier_ = event.tier;
+    audit_message_ = event.message;
+    switch (event.level) {
+      case AuditStoreEvent::Level::error:
+        log_->error("audit: {}", event.message);
+        break;
+      case AuditStoreEvent::Level::warning:
+        log_->warn("audit: {}", event.message);
+        break;
+      default:
+        log_->info("audit: {}", event.message);
+        break;
+    }
+    heartbeat_.refresh();
   }
 
   void schedule_hsm_retry() {
@@ -702,13 +784,31 @@ class Daemon final : public HsmRequestHandler {
              {{"links", link_counter_},
               {"current_connection_time_s", current},
               {"total_connection_time_s", whole_seconds(finished_connection_time_) + current}}},
-            {"ped_ids", ids}};
+            {"ped_ids", ids},
+            {"audit", audit_document()}};
+  }
+
+  nlohmann::json audit_document() const {
+    if (!audit_) {
+      return nullptr;
+    }
+    const AuditStoreStatus audit = audit_->status();
+    return {{"directory", config_.audit.directory.string()},
+            {"durable_seq", audit.durable_seq},
+            {"current_file", audit.current_file.string()},
+            {"disk_tier", disk_tier_name(audit.tier)},
+            {"free_bytes", audit.free_bytes},
+            {"pending_batches", audit.pending_batches},
+            {"syncs", audit.syncs}};
   }
 
   // One line for systemd's STATUS= (docs/deployment.md).
   std::string service_status() const {
     if (stopping_) {
       return "stopping";
+    }
+    if (audit_tier_ != DiskTier::ok) {
+      return "audit log disk " + std::string(disk_tier_name(audit_tier_)) + ": " + audit_message_;
     }
     if (!backend_) {
       return "HSM not reachable: " + last_hsm_error_;
@@ -792,6 +892,10 @@ class Daemon final : public HsmRequestHandler {
   std::string last_hsm_error_ = "not attached yet";
   Clock::time_point hsm_attached_at_{};
   std::uint64_t hsm_attachments_ = 0;
+
+  std::unique_ptr<AuditStore> audit_;
+  DiskTier audit_tier_ = DiskTier::ok;
+  std::string audit_message_;
 
   std::shared_ptr<RemotePed> link_;
   std::uint64_t link_id_ = 0;

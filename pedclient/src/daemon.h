@@ -6,10 +6,11 @@
 //   1. the log file;
 //   2. power-on self-test of every primitive (refuses to start on failure);
 //   3. the state directory, the admin listener and its token file;
-//   4. the HSM, through its backend socket (-hsm): when it is not there the
+//   4. the audit-log store (-auditdir): resumes after its last durable record;
+//   5. the HSM, through its backend socket (-hsm): when it is not there the
 //      daemon still starts (exit status 3 of -mode start) and attaches as
 //      soon as it appears, looking every second;
-//   5. readiness reported; then the io_context runs on this thread.
+//   6. readiness reported; then the io_context runs on this thread.
 //
 // Serving (docs/pedclient.md): one Remote PED connection for the HSM at a
 // time (RemotePed), opened when the HSM asks (`ped connect`) or by
@@ -29,6 +30,7 @@
 #include <filesystem>
 #include <string>
 
+#include "rped/pedclient/audit_store.h"
 #include "rped/service/admin.h"
 #include "rped/service/channel_connection.h"
 #include "rped/service/launcher.h"
@@ -56,6 +58,7 @@ struct DaemonConfig final {
   std::chrono::milliseconds ped_timeout{200'000};  // assignid, testid
   std::chrono::seconds shutdown{10};
   service::LogOptions log;
+  AuditStoreOptions audit;
   std::filesystem::path state_dir;
 };
 

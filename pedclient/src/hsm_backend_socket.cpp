@@ -116,6 +116,18 @@ class SocketHsmBackend final : public HsmBackend {
     return answer(MessageType::ped_request, request_id, hsm::ok_response(payload.reveal()));
   }
 
+  Result<void> complete_audit_records(std::uint32_t request_id,
+                                      std::uint64_t durable_seq) override {
+    const Bytes payload = hsm::AuditRecordsResponse{durable_seq}.serialize();
+    return answer(MessageType::audit_records, request_id, hsm::ok_response(payload));
+  }
+
+  Result<hsm::AuditResumeResponse> audit_resume(const hsm::AuditResumeRequest& request) override {
+    const Bytes body = request.serialize();
+    RPED_TRY_ASSIGN(const SecretBytes payload, call(MessageType::audit_resume, body));
+    return hsm::AuditResumeResponse::parse(payload.reveal());
+  }
+
   Result<void> refuse(MessageType type, std::uint32_t request_id,
                       const hsm::Failure& failure) override {
     if (hsm::initiator(type) != hsm::Party::hsm || hsm::is_notification_type(type)) {
@@ -295,11 +307,14 @@ class SocketHsmBackend final : public HsmBackend {
         handler_.on_ped_request(frame.request_id, std::move(request).value());
         return {};
       }
-      case MessageType::audit_records:
-        // Reserved for issue 7.
-        return refuse(frame.type, frame.request_id,
-                      hsm::Failure{hsm::Status::unsupported, std::nullopt,
-                                   "this pedclient does not store audit records yet"});
+      case MessageType::audit_records: {
+        auto records = hsm::AuditRecords::parse(frame.body.reveal());
+        if (!records.ok()) {
+          return refuse_bad(records.error());
+        }
+        handler_.on_audit_records(frame.request_id, std::move(records).value());
+        return {};
+      }
       default:
         return make_error(
             Errc::invalid_encoding,

@@ -77,6 +77,11 @@ DaemonConfig daemon_config(const config::Invocation& invocation,
   c.log.warning = s.boolean(opt::logwarning);
   c.log.error = s.boolean(opt::logerror);
   c.log.trace = s.boolean(opt::logtrace);
+  c.audit.directory = s.path(opt::auditdir);
+  c.audit.rotate_bytes = static_cast<std::uint64_t>(s.integer(opt::auditrotatesize)) << 20;
+  c.audit.rotate_interval = std::chrono::seconds(s.integer(opt::auditrotateinterval));
+  c.audit.warn_free_bytes = static_cast<std::uint64_t>(s.integer(opt::auditwarnfree)) << 20;
+  c.audit.critical_free_bytes = static_cast<std::uint64_t>(s.integer(opt::auditcriticalfree)) << 20;
   c.state_dir = state_dir;
   return c;
 }

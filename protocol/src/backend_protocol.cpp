@@ -80,8 +80,8 @@ bool is_notification_type(MessageType type) noexcept {
   return type == MessageType::ped_connection_state;
 }
 
-bool is_reserved(MessageType type) noexcept {
-  return type == MessageType::audit_records || type == MessageType::audit_resume;
+bool is_reserved(MessageType /*type*/) noexcept {
+  return false;
 }
 
 std::string_view status_name(Status status) noexcept {
@@ -555,6 +555,126 @@ Result<PedResponse> PedResponse::parse(ByteView body) {
 SecretBytes PedResponse::serialize() const {
   SecretWriter w;
   w.vector16(device_frame.reveal().first(std::min(device_frame.size(), kMaxPedFrameBytes)));
+  return w.take();
+}
+
+// ---------------------------------------------------------------------------
+// Audit (docs/hsm-backend.md §4.7)
+
+namespace {
+
+Result<audit::HmacTag> read_hmac(Reader& r, std::string_view field) {
+  RPED_TRY_ASSIGN(const ByteView b, r.bytes(audit::kHmacBytes, field));
+  audit::HmacTag tag{};
+  std::copy(b.begin(), b.end(), tag.begin());
+  return tag;
+}
+
+}  // namespace
+
+Result<AuditRecords> AuditRecords::parse(ByteView body) {
+  Reader r(body);
+  AuditRecords m;
+  RPED_TRY_ASSIGN(const std::uint16_t count, r.u16("count"));
+  if (count == 0 || count > kMaxAuditBatch) {
+    return make_error(Errc::invalid_encoding, "audit_records count " + std::to_string(count) +
+                                                  " is outside 1 to " +
+                                                  std::to_string(kMaxAuditBatch));
+  }
+  m.records.reserve(count);
+  for (std::uint16_t i = 0; i < count; ++i) {
+    RPED_TRY_ASSIGN(const ByteView line, r.bytes(audit::kRecordBytes, "record"));
+    const std::string_view text(reinterpret_cast<const char*>(line.data()), line.size());
+    auto record = audit::AuditRecord::parse(text);
+    if (!record.ok()) {
+      return make_error(Errc::invalid_encoding,
+                        "record " + std::to_string(i) + ": " + record.error().message);
+    }
+    if (i == 0) {
+      m.first_seq = record->seq;
+    } else if (record->seq != m.first_seq + i) {
+      return make_error(Errc::invalid_encoding,
+                        "audit_records must carry consecutive sequence numbers: record " +
+                            std::to_string(i) + " is " + std::to_string(record->seq) +
+                            ", expected " + std::to_string(m.first_seq + i));
+    }
+    audit::RecordLine out{};
+    std::copy(text.begin(), text.end(), out.begin());
+    m.records.push_back(out);
+  }
+  RPED_TRY(r.expect_end("AuditRecords"));
+  return m;
+}
+
+Bytes AuditRecords::serialize() const {
+  Writer w;
+  const std::size_t count = std::min(records.size(), kMaxAuditBatch);
+  w.u16(static_cast<std::uint16_t>(count));
+  for (std::size_t i = 0; i < count; ++i) {
+    w.bytes(ByteView(reinterpret_cast<const std::uint8_t*>(records[i].data()), records[i].size()));
+  }
+  return w.take();
+}
+
+Result<AuditRecordsResponse> AuditRecordsResponse::parse(ByteView body) {
+  Reader r(body);
+  AuditRecordsResponse m;
+  RPED_TRY_ASSIGN(m.durable_seq, r.u64("durable_seq"));
+  if (m.durable_seq > audit::kMaxSeq) {
+    return make_error(Errc::invalid_encoding, "durable_seq is beyond the largest sequence number");
+  }
+  RPED_TRY(r.expect_end("AuditRecordsResponse"));
+  return m;
+}
+
+Bytes AuditRecordsResponse::serialize() const {
+  Writer w;
+  w.u64(durable_seq);
+  return w.take();
+}
+
+Result<AuditResumeRequest> AuditResumeRequest::parse(ByteView body) {
+  Reader r(body);
+  AuditResumeRequest m;
+  RPED_TRY_ASSIGN(m.last_seq, r.u64("last_seq"));
+  if (m.last_seq > audit::kMaxSeq) {
+    return make_error(Errc::invalid_encoding, "last_seq is beyond the largest sequence number");
+  }
+  RPED_TRY_ASSIGN(m.last_prev_hmac, read_hmac(r, "last_prev_hmac"));
+  RPED_TRY(r.expect_end("AuditResumeRequest"));
+  return m;
+}
+
+Bytes AuditResumeRequest::serialize() const {
+  Writer w;
+  w.u64(last_seq);
+  w.bytes(last_prev_hmac);
+  return w.take();
+}
+
+Result<AuditResumeResponse> AuditResumeResponse::parse(ByteView body) {
+  Reader r(body);
+  AuditResumeResponse m;
+  RPED_TRY_ASSIGN(m.next_seq, r.u64("next_seq"));
+  RPED_TRY_ASSIGN(m.head_seq, r.u64("head_seq"));
+  if (m.next_seq == 0 || m.next_seq > m.head_seq + 1 || m.head_seq > audit::kMaxSeq) {
+    return make_error(Errc::invalid_encoding,
+                      "next_seq must be 1 to head_seq + 1, head_seq at most 9999999999");
+  }
+  RPED_TRY_ASSIGN(m.head_hmac, read_hmac(r, "head_hmac"));
+  RPED_TRY_ASSIGN(m.rotation_interval_s, r.u32("rotation_interval_s"));
+  RPED_TRY_ASSIGN(m.rotation_bytes, r.u64("rotation_bytes"));
+  RPED_TRY(r.expect_end("AuditResumeResponse"));
+  return m;
+}
+
+Bytes AuditResumeResponse::serialize() const {
+  Writer w;
+  w.u64(next_seq);
+  w.u64(head_seq);
+  w.bytes(head_hmac);
+  w.u32(rotation_interval_s);
+  w.u64(rotation_bytes);
   return w.take();
 }
 

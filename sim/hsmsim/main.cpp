@@ -2,7 +2,7 @@
 //
 //   hsmsim run   --state DIR [--serial N] [--manufacturer DIR] [--firmware V]
 //                [--backend-socket PATH] [--control-socket PATH]
-//                [--ped-timeout SECONDS] [--connect-timeout SECONDS]
+//                [--ped-timeout SECONDS] [--connect-timeout SECONDS] [--audit-capacity N]
 //   hsmsim cmd   --state DIR [--control-socket PATH] COMMAND...   e.g. hsmsim cmd --state DIR role
 //   login -name so hsmsim shell --state DIR [--control-socket PATH] hsmsim show  --state DIR
 //
@@ -46,7 +46,7 @@ constexpr const char* kUsage =
     "usage:\n"
     "  hsmsim run   --state DIR [--serial N] [--manufacturer DIR] [--firmware V]\n"
     "               [--backend-socket PATH] [--control-socket PATH]\n"
-    "               [--ped-timeout SECONDS] [--connect-timeout SECONDS]\n"
+    "               [--ped-timeout SECONDS] [--connect-timeout SECONDS] [--audit-capacity N]\n"
     "  hsmsim cmd   --state DIR [--control-socket PATH] COMMAND...\n"
     "  hsmsim shell --state DIR [--control-socket PATH]\n"
     "  hsmsim show  --state DIR\n"
@@ -78,6 +78,7 @@ struct Arguments {
   std::optional<std::string> firmware;
   std::optional<std::uint64_t> ped_timeout_s;
   std::optional<std::uint64_t> connect_timeout_s;
+  std::optional<std::uint64_t> audit_capacity;
   std::vector<std::string> words;  // cmd: the command
 };
 
@@ -112,6 +113,8 @@ Arguments parse_arguments(int argc, char** argv, int first, bool takes_command) 
       a.ped_timeout_s = parse_number(arg, value(), 1, 3600);
     } else if (arg == "--connect-timeout") {
       a.connect_timeout_s = parse_number(arg, value(), 1, 3600);
+    } else if (arg == "--audit-capacity") {
+      a.audit_capacity = parse_number(arg, value(), 1, 10'000'000);
     } else {
       usage_error("unknown option " + arg);
     }
@@ -176,6 +179,9 @@ int run(const Arguments& a) {
   }
   if (a.connect_timeout_s) {
     timings.connect_timeout_ms = static_cast<std::uint32_t>(*a.connect_timeout_s * 1000);
+  }
+  if (a.audit_capacity) {
+    timings.audit_capacity = static_cast<std::size_t>(*a.audit_capacity);
   }
   auto hsm = Hsm::create(std::move(directory).value(), timings, log_line);
   if (!hsm.ok()) {

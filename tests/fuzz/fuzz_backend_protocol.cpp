@@ -28,6 +28,10 @@ enum class Parser : std::uint8_t {
   connect_response,
   ped_request,
   ped_response,
+  audit_records,
+  audit_records_response,
+  audit_resume_request,
+  audit_resume_response,
   count,
 };
 
@@ -123,6 +127,18 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case Parser::ped_response:
       round_trip<hsm::PedResponse>(rest);
+      break;
+    case Parser::audit_records:
+      round_trip<hsm::AuditRecords>(rest);
+      break;
+    case Parser::audit_records_response:
+      round_trip<hsm::AuditRecordsResponse>(rest);
+      break;
+    case Parser::audit_resume_request:
+      round_trip<hsm::AuditResumeRequest>(rest);
+      break;
+    case Parser::audit_resume_response:
+      round_trip<hsm::AuditResumeResponse>(rest);
       break;
     case Parser::count:
     default:

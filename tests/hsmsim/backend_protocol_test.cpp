@@ -115,8 +115,9 @@ TEST(BackendFrame, EachPartySendsOnlyItsOwnRequestsAndAnswersTheOthers) {
   const BackendFrame state = frame(FrameKind::notification, MessageType::ped_connection_state, 0);
   EXPECT_TRUE(is_ok(check_sender(state, Party::pedclient)));
   EXPECT_TRUE(fails_with(check_sender(state, Party::hsm), Errc::invalid_encoding));
-  EXPECT_TRUE(is_reserved(MessageType::audit_records));
-  EXPECT_TRUE(is_reserved(MessageType::audit_resume));
+  // Version 1 defines the audit types (docs/hsm-backend.md §4.7): none is reserved.
+  EXPECT_FALSE(is_reserved(MessageType::audit_records));
+  EXPECT_FALSE(is_reserved(MessageType::audit_resume));
   EXPECT_FALSE(is_reserved(MessageType::ped_request));
 }
 
@@ -345,6 +346,92 @@ TEST(BackendBodies, PedRequestCarriesOnlyChannelCommands) {
   command_as_answer.device_frame = SecretBytes::copy_of(device);
   EXPECT_TRUE(fails_with(PedResponse::parse(command_as_answer.serialize().reveal()),
                          Errc::invalid_encoding));
+}
+
+// ---------------------------------------------------------------------------
+// Audit (docs/hsm-backend.md §4.7)
+
+AuditRecords audit_batch(std::uint64_t first, std::size_t count) {
+  audit::ChainWriter writer(audit::LogSecret{}, first - 1, audit::HmacTag{});
+  AuditRecords batch;
+  batch.first_seq = first;
+  for (std::size_t i = 0; i < count; ++i) {
+    audit::AuditEvent event;
+    event.unix_time = 1'700'000'000 + static_cast<std::int64_t>(i);
+    batch.records.push_back(must(writer.append(event, "record " + std::to_string(i))));
+  }
+  return batch;
+}
+
+TEST(BackendBodies, AuditRecordsRoundTripAndCountTheirLimits) {
+  const AuditRecords batch = audit_batch(41, 3);
+  const Bytes body = batch.serialize();
+  ASSERT_EQ(body.size(), 2 + 3 * audit::kRecordBytes);
+  const AuditRecords back = must(AuditRecords::parse(body));
+  EXPECT_EQ(back.first_seq, 41u);
+  EXPECT_EQ(back.last_seq(), 43u);
+  EXPECT_EQ(back.records, batch.records);
+  expect_truncations_refused(body, [](ByteView b) { return AuditRecords::parse(b); });
+
+  const Bytes full = audit_batch(1, kMaxAuditBatch).serialize();
+  EXPECT_TRUE(is_ok(AuditRecords::parse(full)));
+  EXPECT_LE(full.size() + kBackendFrameHeaderBytes, kMaxBackendFrameBytes);
+  Bytes too_many = full;
+  too_many[0] = static_cast<std::uint8_t>((kMaxAuditBatch + 1) >> 8);
+  too_many[1] = static_cast<std::uint8_t>(kMaxAuditBatch + 1);
+  EXPECT_TRUE(fails_with(AuditRecords::parse(too_many), Errc::invalid_encoding));
+  EXPECT_TRUE(fails_with(AuditRecords::parse(Bytes{0, 0}), Errc::invalid_encoding)) << "empty";
+}
+
+TEST(BackendBodies, AuditRecordsRefusesGapsReorderingAndBadLines) {
+  AuditRecords batch = audit_batch(10, 3);
+  std::swap(batch.records[1], batch.records[2]);  // 10, 12, 11
+  EXPECT_TRUE(fails_with(AuditRecords::parse(batch.serialize()), Errc::invalid_encoding));
+  batch = audit_batch(10, 3);
+  batch.records[1] = batch.records[0];  // 10, 10, 12
+  EXPECT_TRUE(fails_with(AuditRecords::parse(batch.serialize()), Errc::invalid_encoding));
+  batch = audit_batch(10, 2);
+  batch.records[1][audit::kRecordBytes - 1] = 'X';  // no newline
+  EXPECT_TRUE(fails_with(AuditRecords::parse(batch.serialize()), Errc::invalid_encoding));
+  batch = audit_batch(10, 2);
+  batch.records[0][audit::kPrevHmacOffset] = 'g';  // not hex
+  EXPECT_TRUE(fails_with(AuditRecords::parse(batch.serialize()), Errc::invalid_encoding));
+}
+
+TEST(BackendBodies, AuditAcknowledgementAndResumeRoundTrip) {
+  const Bytes ack = AuditRecordsResponse{123456}.serialize();
+  EXPECT_EQ(must(AuditRecordsResponse::parse(ack)).durable_seq, 123456u);
+  expect_truncations_refused(ack, [](ByteView b) { return AuditRecordsResponse::parse(b); });
+  EXPECT_TRUE(fails_with(AuditRecordsResponse::parse(AuditRecordsResponse{audit::kMaxSeq + 1}.serialize()),
+                         Errc::invalid_encoding));
+
+  AuditResumeRequest resume;
+  resume.last_seq = 77;
+  resume.last_prev_hmac.fill(0xAB);
+  const Bytes request = resume.serialize();
+  const AuditResumeRequest back = must(AuditResumeRequest::parse(request));
+  EXPECT_EQ(back.last_seq, 77u);
+  EXPECT_EQ(back.last_prev_hmac, resume.last_prev_hmac);
+  expect_truncations_refused(request, [](ByteView b) { return AuditResumeRequest::parse(b); });
+
+  AuditResumeResponse answer;
+  answer.next_seq = 78;
+  answer.head_seq = 90;
+  answer.head_hmac.fill(0x5A);
+  answer.rotation_interval_s = 86400;
+  answer.rotation_bytes = 1 << 20;
+  const Bytes response = answer.serialize();
+  const AuditResumeResponse parsed = must(AuditResumeResponse::parse(response));
+  EXPECT_EQ(parsed.next_seq, 78u);
+  EXPECT_EQ(parsed.head_seq, 90u);
+  EXPECT_EQ(parsed.head_hmac, answer.head_hmac);
+  EXPECT_EQ(parsed.rotation_interval_s, 86400u);
+  EXPECT_EQ(parsed.rotation_bytes, 1u << 20);
+  expect_truncations_refused(response, [](ByteView b) { return AuditResumeResponse::parse(b); });
+  answer.next_seq = 92;  // beyond head + 1: the HSM cannot resume from a record it never wrote
+  EXPECT_TRUE(fails_with(AuditResumeResponse::parse(answer.serialize()), Errc::invalid_encoding));
+  answer.next_seq = 0;
+  EXPECT_TRUE(fails_with(AuditResumeResponse::parse(answer.serialize()), Errc::invalid_encoding));
 }
 
 }  // namespace

@@ -316,6 +316,49 @@ class FakePedclient final : public pedclient::HsmRequestHandler {
     auto shared = std::make_shared<hsm::PedRequest>(std::move(request));
     post([this, id, shared] { relay(id, *shared); });
   }
+  // pedclient's audit side, in memory: records kept in order, duplicates
+  // skipped, each batch acknowledged at once (unless ack_audit is off: a full disk).
+  void on_audit_records(std::uint32_t id, hsm::AuditRecords records) override {
+    auto shared = std::make_shared<hsm::AuditRecords>(std::move(records));
+    post([this, id, shared] {
+      std::uint64_t durable = 0;
+      {
+        const std::lock_guard lock(mu_);
+        if (ack_audit) {
+          for (std::size_t i = 0; i < shared->records.size(); ++i) {
+            if (shared->first_seq + i == audit_last_seq_ + 1) {
+              const auto& line = shared->records[i];
+              audit_lines_.emplace_back(line.data(), line.size());
+              ++audit_last_seq_;
+            }
+          }
+        }
+        durable = audit_last_seq_;
+        ++audit_batches_;
+      }
+      if (backend_) {
+        static_cast<void>(backend_->complete_audit_records(id, durable));
+      }
+    });
+  }
+  std::atomic<bool> ack_audit{true};
+  std::vector<std::string> audit_lines() {
+    const std::lock_guard lock(mu_);
+    return audit_lines_;
+  }
+  int audit_batches() {
+    const std::lock_guard lock(mu_);
+    return audit_batches_;
+  }
+  // Tells the HSM what this pedclient holds, which starts the stream.
+  Result<hsm::AuditResumeResponse> resume_audit() {
+    hsm::AuditResumeRequest request;
+    {
+      const std::lock_guard lock(mu_);
+      request.last_seq = audit_last_seq_;
+    }
+    return backend_->audit_resume(request);
+  }
   void on_hsm_lost(const Error&) override { ++hsm_lost_calls; }
 
  private:
@@ -513,6 +556,9 @@ class FakePedclient final : public pedclient::HsmRequestHandler {
   bool quit_ = false;
   std::unique_ptr<rped::test::ChannelLink> link_;
   std::vector<hsm::Failure> derive_failures_;
+  std::vector<std::string> audit_lines_;
+  std::uint64_t audit_last_seq_ = 0;
+  int audit_batches_ = 0;
   std::thread worker_;
 };
 

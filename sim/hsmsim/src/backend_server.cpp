@@ -188,10 +188,16 @@ struct BackendServer::Impl {
         const SecretBytes payload = response.serialize();
         return respond(frame.type, frame.request_id, hsm::ok_response(payload.reveal()));
       }
-      case MessageType::audit_resume:
-        // Reserved for issue 7.
-        return refuse(frame.type, frame.request_id, hsm::Status::unsupported,
-                      "this hsmsim does not stream audit records yet");
+      case MessageType::audit_resume: {
+        // docs/hsm-backend.md §4.7: streaming starts from the record after last_seq.
+        auto request = hsm::AuditResumeRequest::parse(frame.body.reveal());
+        if (!request.ok()) {
+          return refuse(frame.type, frame.request_id, hsm::Status::bad_request,
+                        request.error().message);
+        }
+        const Bytes payload = hsm.on_audit_resume(request.value()).serialize();
+        return respond(frame.type, frame.request_id, hsm::ok_response(payload));
+      }
       default:
         return make_error(Errc::invalid_encoding,
                           "unexpected request " + std::string(hsm::message_type_name(frame.type)));

@@ -160,6 +160,8 @@ constexpr OptionSpec kName[] = {{"name", Takes::value}};
 constexpr OptionSpec kPkcGet[] = {{"handle", Takes::value}, {"outputfile", Takes::value}};
 constexpr OptionSpec kKeyGenerate[] = {
     {"label", Takes::value}, {"usage", Takes::value}, {"extractable", Takes::nothing}};
+constexpr OptionSpec kAuditConfig[] = {{"parameter", Takes::value}, {"value", Takes::value}};
+constexpr OptionSpec kFile[] = {{"file", Takes::value}};
 
 CommandResult dispatch(Hsm& hsm, std::span<const std::string> words, Console& out) {
   if (words.empty()) {
@@ -175,6 +177,13 @@ CommandResult dispatch(Hsm& hsm, std::span<const std::string> words, Console& ou
   }
   std::string verb = lower(words[1]);
   std::size_t first_option = 2;
+  if (group == "audit" && verb == "secret") {
+    if (words.size() < 3 || lower(words[2]) != "export") {
+      return bad("'audit secret' needs export");
+    }
+    verb += " export";
+    first_option = 3;
+  }
   if (group == "ped" && verb == "vector") {
     if (words.size() < 3) {
       return bad("'ped vector' needs init or erase");
@@ -350,6 +359,31 @@ CommandResult dispatch(Hsm& hsm, std::span<const std::string> words, Console& ou
     HSMSIM_NO_OPTIONS();
     return key_list(hsm, out);
   }
+  if (command == "audit show") {
+    HSMSIM_NO_OPTIONS();
+    return hsm.audit_show(out);
+  }
+  if (command == "audit head") {
+    HSMSIM_NO_OPTIONS();
+    return hsm.audit_head(out);
+  }
+  if (command == "audit config") {
+    HSMSIM_OPTIONS(o, kAuditConfig);
+    const std::optional<std::string> parameter = text(o, "parameter");
+    const std::optional<std::string> value = text(o, "value");
+    if (!parameter || !value) {
+      return bad("audit config needs -parameter and -value");
+    }
+    return hsm.audit_config(*parameter, *value, out);
+  }
+  if (command == "audit secret export") {
+    HSMSIM_OPTIONS(o, kFile);
+    const std::optional<std::string> file = text(o, "file");
+    if (!file) {
+      return bad("give the file with -file (an absolute path that does not exist yet)");
+    }
+    return hsm.audit_secret_export(*file, out);
+  }
 #undef HSMSIM_OPTIONS
 #undef HSMSIM_NO_OPTIONS
   return bad("unknown command '" + command + "'; type 'help'");
@@ -417,6 +451,9 @@ std::string command_help() {
          "  pkc get -handle N -outputfile F                        the key's public key "
          "confirmation\n"
          "  key generate [-label L] [-usage sign|derive] [-extractable] | key list\n"
+         "  audit show | audit head                                the audit log and its chain head\n"
+         "  audit config -parameter P -value V                     (auditor) categories, rotation\n"
+         "  audit secret export -file F                            (auditor) the log secret, 0600\n"
          "  help";
 }
 

@@ -3,7 +3,16 @@
 #include <algorithm>
 #include <array>
 #include <cctype>
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <charconv>
+#include <cstdio>
+#include <cstring>
 #include <ctime>
+#include <filesystem>
+#include <functional>
 #include <string>
 #include <utility>
 
@@ -572,6 +581,77 @@ struct Hsm::Impl {
 
   CommandResult check_rpk_certificate(const crypto::Certificate& certificate,
                                       const channel::KeyDerivationRequest& request) const;
+
+  // --- audit log (docs/hsmsim.md §Audit log) --------------------------------
+  std::unique_ptr<AuditLog> audit;
+
+  // Whether `audit config` asks for this record (unconditional events always).
+  bool wants_locked(audit::Category category, bool success) const {
+    if (category == audit::Category::unconditional) {
+      return true;
+    }
+    const std::uint8_t setting = state.audit.categories[static_cast<std::size_t>(category)];
+    return (setting & (success ? kAuditOnSuccess : kAuditOnFailure)) != 0;
+  }
+
+  // Writes one record: S/N, who, what, the result (docs/audit-log.md §3).
+  void record(audit::Event event, audit::Category category, std::optional<Role> who,
+              const std::string& what, ResultCode result, bool reserved,
+              std::array<std::uint8_t, 14> detail = {}) {
+    audit::AuditEvent e;
+    e.category = category;
+    e.event = event;
+    e.result = static_cast<std::uint32_t>(result);
+    e.role = who ? static_cast<std::uint8_t>(*who) : 0;
+    e.success = result == ResultCode::ok;
+    e.detail = detail;
+    std::string serial;
+    {
+      const std::lock_guard lock(mu);
+      if (!wants_locked(category, e.success)) {
+        return;
+      }
+      e.hsm_serial = state.manufacturing.serial;
+      serial = serial_text();
+    }
+    char code[16];
+    std::snprintf(code, sizeof code, "0x%08X", static_cast<unsigned>(result));
+    const std::string text = "S/N " + serial + " role " +
+                             (who ? std::string(role_short_name(*who)) : std::string("none")) +
+                             " " + std::string(audit::event_name(event)) +
+                             (what.empty() ? "" : " " + what) + " returned " +
+                             std::string(result_name(result)) + "(" + code + ")";
+    auto appended = audit->append(e, text, reserved);
+    if (!appended.ok()) {
+      // Only the auditor's and logouts get here when full (the gate refused the rest).
+      say("audit: record not written (" + std::string(audit::event_name(event)) +
+          "): " + appended.error().message);
+      return;
+    }
+    if (audit->full()) {
+      say("audit: the log is full (" + std::to_string(audit->status().unacknowledged) +
+          " records wait for pedclient): operations are refused with CKR_LOG_FULL");
+    }
+  }
+
+  // The log-full gate and the record around one command.
+  template <typename Body>
+  CommandResult audited(audit::Event event, audit::Category category, bool auditor_allowed,
+                        const std::string& what, Body&& body) {
+    const std::optional<Role> who = [&] {
+      const std::lock_guard lock(mu);
+      return logged_in;
+    }();
+    if (!auditor_allowed && audit->full()) {
+      return fail(ResultCode::log_full,
+                  "the HSM's audit log is full: pedclient must store the records before the HSM "
+                  "does anything else (only the auditor's commands are allowed)");
+    }
+    CommandResult result = body();
+    record(event, category, who, what, result.code, auditor_allowed);
+    return result;
+  }
+
 };
 
 Hsm::Hsm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -583,6 +663,18 @@ Result<std::unique_ptr<Hsm>> Hsm::create(StateDirectory directory, HsmTimings ti
   auto impl =
       std::make_unique<Impl>(std::move(directory), std::move(keys), timings, std::move(log));
   impl->state = std::move(probe);
+  // The 256-bit log secret: created once (the first start after manufacturing,
+  // or the first start of an older state file) and never changed.
+  if (impl->state.audit.secret.size() != audit::kLogSecretBytes) {
+    SecretBytes secret(audit::kLogSecretBytes);
+    RPED_TRY(crypto::random_bytes(secret.reveal_mutable()));
+    RPED_TRY(impl->commit_locked([&](HsmState& next) { next.audit.secret = std::move(secret); }));
+  }
+  audit::LogSecret log_secret = audit::LogSecret::copy_of(
+      impl->state.audit.secret.reveal().first<audit::kLogSecretBytes>());
+  RPED_TRY_ASSIGN(impl->audit,
+                  AuditLog::open(impl->directory.path() / "audit.buffer", std::move(log_secret),
+                                 timings.audit_capacity, impl->log));
   return std::unique_ptr<Hsm>(new Hsm(std::move(impl)));
 }
 
@@ -590,8 +682,20 @@ Result<std::unique_ptr<Hsm>> Hsm::create(StateDirectory directory, HsmTimings ti
 // pedclient's side
 
 void Hsm::set_link(PedclientLink* link) {
+  impl_->audit->set_link(link);  // waits for a batch in flight on the old link
   const std::lock_guard lock(impl_->mu);
   impl_->link = link;
+}
+
+hsm::AuditResumeResponse Hsm::on_audit_resume(const hsm::AuditResumeRequest& request) {
+  hsm::AuditResumeResponse response = impl_->audit->on_resume(request);
+  const std::lock_guard lock(impl_->mu);
+  response.rotation_interval_s = impl_->state.audit.rotation_interval_s;
+  response.rotation_bytes = impl_->state.audit.rotation_bytes;
+  impl_->say("pedclient resumes the audit stream after record " +
+             std::to_string(request.last_seq) + "; the newest is " +
+             std::to_string(response.head_seq));
+  return response;
 }
 
 void Hsm::on_pedclient_attached() {
@@ -601,6 +705,7 @@ void Hsm::on_pedclient_attached() {
 }
 
 void Hsm::on_pedclient_detached(std::string_view why) {
+  impl_->audit->on_detached();
   const std::lock_guard lock(impl_->mu);
   impl_->pedclient_attached = false;
   impl_->otp.reset();
@@ -711,6 +816,11 @@ std::variant<SecretBytes, hsm::Failure> Hsm::derive_session_keys(
 
 void Hsm::on_ped_connection_state(const hsm::PedConnectionState& s) {
   Impl& m = *impl_;
+  if (!s.connected) {
+    // The link ended without the HSM asking (the PED went away, the custodian left ...).
+    m.record(audit::Event::ped_disconnect, audit::Category::hsm_management, std::nullopt,
+             "link to " + s.pedserver + " ended: " + alert_text(s.reason), ResultCode::ok, true);
+  }
   const std::lock_guard lock(m.mu);
   if (s.connected) {
     const bool was_up = m.ped.phase == LinkState::Phase::up;
@@ -730,7 +840,7 @@ void Hsm::on_ped_connection_state(const hsm::PedConnectionState& s) {
 // ---------------------------------------------------------------------------
 // ped commands
 
-CommandResult Hsm::ped_connect(const PedConnectArgs& args, Console& out) {
+CommandResult Hsm::ped_connect_body(const PedConnectArgs& args, Console& out) {
   Impl& m = *impl_;
   hsm::ConnectPedRequest request;
   PedclientLink* link = nullptr;
@@ -913,7 +1023,7 @@ CommandResult Hsm::ped_connect(const PedConnectArgs& args, Console& out) {
   }
 }
 
-CommandResult Hsm::ped_disconnect(Console& out) {
+CommandResult Hsm::ped_disconnect_body(Console& out) {
   Impl& m = *impl_;
   PedclientLink* link = nullptr;
   {
@@ -947,7 +1057,7 @@ CommandResult Hsm::ped_disconnect(Console& out) {
   }
 }
 
-CommandResult Hsm::ped_set(std::optional<std::string> host, std::optional<std::uint16_t> port,
+CommandResult Hsm::ped_set_body(std::optional<std::string> host, std::optional<std::uint16_t> port,
                            Console& out) {
   Impl& m = *impl_;
   if (!host && !port) {
@@ -1014,7 +1124,7 @@ CommandResult Hsm::ped_show(Console& out) {
   return {};
 }
 
-CommandResult Hsm::ped_vector_init(const VectorInitArgs& args, Console& out) {
+CommandResult Hsm::ped_vector_init_body(const VectorInitArgs& args, Console& out) {
   Impl& m = *impl_;
   bool rotation = false;
   bool connected = false;
@@ -1142,7 +1252,7 @@ CommandResult Hsm::ped_vector_init(const VectorInitArgs& args, Console& out) {
   return {};
 }
 
-CommandResult Hsm::ped_vector_erase(bool force, Console& out) {
+CommandResult Hsm::ped_vector_erase_body(bool force, Console& out) {
   Impl& m = *impl_;
   {
     const std::lock_guard lock(m.mu);
@@ -1171,7 +1281,7 @@ CommandResult Hsm::ped_vector_erase(bool force, Console& out) {
 // ---------------------------------------------------------------------------
 // hsm commands
 
-CommandResult Hsm::hsm_init(const std::string& label, bool force, Console& out) {
+CommandResult Hsm::hsm_init_body(const std::string& label, bool force, Console& out) {
   Impl& m = *impl_;
   if (!valid_label(label)) {
     return fail(ResultCode::arguments_bad, "the label must be 1 to 32 printable characters");
@@ -1233,7 +1343,7 @@ CommandResult Hsm::hsm_init(const std::string& label, bool force, Console& out) 
   return {};
 }
 
-CommandResult Hsm::hsm_zeroize(bool force, Console& out) {
+CommandResult Hsm::hsm_zeroize_body(bool force, Console& out) {
   Impl& m = *impl_;
   if (!force &&
       !confirmed(
@@ -1252,7 +1362,7 @@ CommandResult Hsm::hsm_zeroize(bool force, Console& out) {
   return {};
 }
 
-CommandResult Hsm::hsm_factory_reset(bool force, Console& out) {
+CommandResult Hsm::hsm_factory_reset_body(bool force, Console& out) {
   Impl& m = *impl_;
   if (!force &&
       !confirmed(
@@ -1319,7 +1429,7 @@ CommandResult Hsm::hsm_show_policies(Console& out) {
   return {};
 }
 
-CommandResult Hsm::hsm_change_policy(std::uint16_t policy, std::uint32_t value, Console& out) {
+CommandResult Hsm::hsm_change_policy_body(std::uint16_t policy, std::uint32_t value, Console& out) {
   Impl& m = *impl_;
   const auto known =
       std::find_if(known_policies().begin(), known_policies().end(),
@@ -1346,7 +1456,7 @@ CommandResult Hsm::hsm_change_policy(std::uint16_t policy, std::uint32_t value, 
 // ---------------------------------------------------------------------------
 // role commands
 
-CommandResult Hsm::role_init(Role role, Console& out) {
+CommandResult Hsm::role_init_body(Role role, Console& out) {
   Impl& m = *impl_;
   std::string context;
   {
@@ -1413,7 +1523,7 @@ CommandResult Hsm::role_init(Role role, Console& out) {
   return {};
 }
 
-CommandResult Hsm::role_login(Role role, Console& out) {
+CommandResult Hsm::role_login_body(Role role, Console& out) {
   Impl& m = *impl_;
   {
     const std::lock_guard lock(m.mu);
@@ -1433,7 +1543,7 @@ CommandResult Hsm::role_login(Role role, Console& out) {
   return result;
 }
 
-CommandResult Hsm::role_change_pw(Role role, Console& out) {
+CommandResult Hsm::role_change_pw_body(Role role, Console& out) {
   Impl& m = *impl_;
   std::string context;
   {
@@ -1473,7 +1583,7 @@ CommandResult Hsm::role_change_pw(Role role, Console& out) {
   return {};
 }
 
-CommandResult Hsm::role_logout(Console& out) {
+CommandResult Hsm::role_logout_body(Console& out) {
   Impl& m = *impl_;
   const std::lock_guard lock(m.mu);
   if (!m.logged_in) {
@@ -1515,7 +1625,7 @@ CommandResult Hsm::role_show(Console& out) {
 // ---------------------------------------------------------------------------
 // partition commands (one application partition)
 
-CommandResult Hsm::partition_create(Console& out) {
+CommandResult Hsm::partition_create_body(Console& out) {
   Impl& m = *impl_;
   const std::lock_guard lock(m.mu);
   if (m.logged_in != Role::so) {
@@ -1532,7 +1642,7 @@ CommandResult Hsm::partition_create(Console& out) {
   return {};
 }
 
-CommandResult Hsm::partition_init(const std::string& label, bool force, Console& out) {
+CommandResult Hsm::partition_init_body(const std::string& label, bool force, Console& out) {
   Impl& m = *impl_;
   if (!valid_label(label)) {
     return fail(ResultCode::arguments_bad, "the label must be 1 to 32 printable characters");
@@ -1640,6 +1750,249 @@ std::optional<Role> Hsm::logged_in() const {
 bool Hsm::ped_connected() const {
   const std::lock_guard lock(impl_->mu);
   return impl_->ped.phase == LinkState::Phase::up;
+}
+
+// ---------------------------------------------------------------------------
+// Audited commands: the log-full gate, then the command, then its record
+// (docs/hsmsim.md §Audit log). Luna logs unconditionally: zeroization, SO
+// creation (hsm init), audit role creation.
+
+using audit::Category;
+using audit::Event;
+
+CommandResult Hsm::ped_connect(const PedConnectArgs& args, Console& out) {
+  const std::string what = args.one_time_password ? "one-time password" : "orange key";
+  return impl_->audited(Event::ped_connect, Category::hsm_management, false, what,
+                        [&] { return ped_connect_body(args, out); });
+}
+CommandResult Hsm::ped_disconnect(Console& out) {
+  return impl_->audited(Event::ped_disconnect, Category::hsm_management, true, "",
+                        [&] { return ped_disconnect_body(out); });
+}
+CommandResult Hsm::ped_set(std::optional<std::string> host, std::optional<std::uint16_t> port,
+                           Console& out) {
+  return impl_->audited(Event::ped_connect, Category::hsm_management, false, "set server",
+                        [&] { return ped_set_body(std::move(host), port, out); });
+}
+CommandResult Hsm::ped_vector_init(const VectorInitArgs& args, Console& out) {
+  return impl_->audited(Event::rpv_init, Category::hsm_management, false, "",
+                        [&] { return ped_vector_init_body(args, out); });
+}
+CommandResult Hsm::ped_vector_erase(bool force, Console& out) {
+  return impl_->audited(Event::rpv_erase, Category::hsm_management, false, "",
+                        [&] { return ped_vector_erase_body(force, out); });
+}
+CommandResult Hsm::hsm_init(const std::string& label, bool force, Console& out) {
+  return impl_->audited(Event::hsm_init, Category::unconditional, false, "",
+                        [&] { return hsm_init_body(label, force, out); });
+}
+CommandResult Hsm::hsm_zeroize(bool force, Console& out) {
+  return impl_->audited(Event::zeroize, Category::unconditional, false, "",
+                        [&] { return hsm_zeroize_body(force, out); });
+}
+CommandResult Hsm::hsm_factory_reset(bool force, Console& out) {
+  return impl_->audited(Event::factory_reset, Category::unconditional, false, "",
+                        [&] { return hsm_factory_reset_body(force, out); });
+}
+CommandResult Hsm::hsm_change_policy(std::uint16_t policy, std::uint32_t value, Console& out) {
+  return impl_->audited(
+      Event::policy_change, Category::hsm_management, false,
+      "policy " + std::to_string(policy) + " value " + std::to_string(value),
+      [&] { return hsm_change_policy_body(policy, value, out); });
+}
+CommandResult Hsm::role_init(Role role, Console& out) {
+  const Category category =
+      role == Role::auditor ? Category::unconditional : Category::hsm_management;
+  return impl_->audited(Event::role_init, category, role == Role::auditor,
+                        "-name " + std::string(role_short_name(role)),
+                        [&] { return role_init_body(role, out); });
+}
+CommandResult Hsm::role_login(Role role, Console& out) {
+  return impl_->audited(Event::login, Category::access, role == Role::auditor,
+                        "-name " + std::string(role_short_name(role)),
+                        [&] { return role_login_body(role, out); });
+}
+CommandResult Hsm::role_change_pw(Role role, Console& out) {
+  return impl_->audited(Event::role_change_pw, Category::access, role == Role::auditor,
+                        "-name " + std::string(role_short_name(role)),
+                        [&] { return role_change_pw_body(role, out); });
+}
+CommandResult Hsm::role_logout(Console& out) {
+  // Luna: a logout proceeds even when its record cannot be written.
+  return impl_->audited(Event::logout, Category::access, true, "",
+                        [&] { return role_logout_body(out); });
+}
+CommandResult Hsm::partition_create(Console& out) {
+  return impl_->audited(Event::partition_create, Category::hsm_management, false, "",
+                        [&] { return partition_create_body(out); });
+}
+CommandResult Hsm::partition_init(const std::string& label, bool force, Console& out) {
+  return impl_->audited(Event::partition_init, Category::hsm_management, false, "",
+                        [&] { return partition_init_body(label, force, out); });
+}
+
+// ---------------------------------------------------------------------------
+// audit commands
+
+namespace {
+
+const char* setting_name(std::uint8_t setting) {
+  switch (setting) {
+    case kAuditOnSuccess:
+      return "success";
+    case kAuditOnFailure:
+      return "failure";
+    case kAuditOnSuccess | kAuditOnFailure:
+      return "both";
+    default:
+      return "none";
+  }
+}
+
+}  // namespace
+
+AuditLogStatus Hsm::audit_status() const {
+  return impl_->audit->status();
+}
+
+CommandResult Hsm::audit_show(Console& out) {
+  const AuditLogStatus status = impl_->audit->status();
+  HsmState state = snapshot();
+  out.line("        Audit log (records chained with HMAC-SHA256 under the HSM's log secret)");
+  for (std::uint8_t i = 1; i < audit::kCategoryCount; ++i) {
+    out.line("          " + std::string(audit::category_name(static_cast<Category>(i))) + ": " +
+             setting_name(state.audit.categories[i]));
+  }
+  out.line("          unconditional: both (tamper, zeroization, SO and auditor creation)");
+  out.line("          host rotation interval: " +
+           (state.audit.rotation_interval_s == 0
+                ? std::string("never")
+                : std::to_string(state.audit.rotation_interval_s) + " s"));
+  out.line("          host rotation size: " +
+           (state.audit.rotation_bytes == 0 ? std::string("pedclient's setting")
+                                            : std::to_string(state.audit.rotation_bytes) +
+                                                  " bytes"));
+  out.line("          newest record: " + std::to_string(status.head.seq));
+  out.line("          acknowledged by pedclient: " + std::to_string(status.acknowledged));
+  out.line("          waiting for pedclient: " + std::to_string(status.unacknowledged) + " of " +
+           std::to_string(status.capacity) + (status.full ? " (FULL)" : ""));
+  out.line(std::string("          streaming to pedclient: ") + (status.streaming ? "yes" : "no"));
+  return {};
+}
+
+CommandResult Hsm::audit_head(Console& out) {
+  const AuditLogStatus status = impl_->audit->status();
+  out.line("        Audit chain head: " + status.head.to_string());
+  out.line("        Keep it outside the log file; 'pedaudit verify -head' checks a log against it.");
+  return {};
+}
+
+CommandResult Hsm::audit_config(const std::string& parameter, const std::string& value,
+                                Console& out) {
+  Impl& m = *impl_;
+  std::string param = parameter;
+  for (char& c : param) {
+    c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  }
+  const auto body = [&]() -> CommandResult {
+    {
+      const std::lock_guard lock(m.mu);
+      if (m.logged_in != Role::auditor) {
+        return fail(ResultCode::user_not_logged_in, "audit config needs the auditor: role login -name au");
+      }
+    }
+    std::function<void(HsmState&)> change;
+    if (const auto category = audit::category_from_name(param);
+        category && *category != Category::unconditional) {
+      std::uint8_t setting = 0;
+      if (value == "success") {
+        setting = kAuditOnSuccess;
+      } else if (value == "failure") {
+        setting = kAuditOnFailure;
+      } else if (value == "both") {
+        setting = kAuditOnSuccess | kAuditOnFailure;
+      } else if (value != "none") {
+        return fail(ResultCode::arguments_bad, "-value for a category is success, failure, both or none");
+      }
+      const auto index = static_cast<std::size_t>(*category);
+      change = [index, setting](HsmState& next) { next.audit.categories[index] = setting; };
+    } else if (param == "rotation_interval" || param == "rotation_size") {
+      std::uint64_t number = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
+      const std::uint64_t max = param == "rotation_interval" ? 366ULL * 86'400 : (1ULL << 40);
+      if (ec != std::errc{} || end != value.data() + value.size() || number > max) {
+        return fail(ResultCode::arguments_bad,
+                    "-value for " + param + " is a number of " +
+                        (param == "rotation_interval" ? "seconds (0: never, at most 1 year)"
+                                                      : "bytes (0: pedclient's setting, at most 1 TiB)"));
+      }
+      if (param == "rotation_interval") {
+        change = [number](HsmState& next) {
+          next.audit.rotation_interval_s = static_cast<std::uint32_t>(number);
+        };
+      } else {
+        change = [number](HsmState& next) { next.audit.rotation_bytes = number; };
+      }
+    } else {
+      return fail(ResultCode::arguments_bad,
+                  "unknown -parameter '" + parameter +
+                      "'; parameters: logins, hsm_management, key_management, key_usage, "
+                      "external, log_management, rotation_interval, rotation_size");
+    }
+    const std::lock_guard lock(m.mu);
+    if (auto saved = m.commit_locked(change); !saved.ok()) {
+      return Impl::save_failed(saved.error());
+    }
+    out.line("        Audit configuration: " + param + " = " + value);
+    return {};
+  };
+  return m.audited(Event::audit_config, Category::log_management, true,
+                   "-parameter " + param + " -value " + value.substr(0, 32), body);
+}
+
+CommandResult Hsm::audit_secret_export(const std::string& file, Console& out) {
+  Impl& m = *impl_;
+  const auto body = [&]() -> CommandResult {
+    SecretBytes hex(audit::kLogSecretBytes * 2 + 1);
+    {
+      const std::lock_guard lock(m.mu);
+      if (m.logged_in != Role::auditor) {
+        return fail(ResultCode::user_not_logged_in,
+                    "audit secret export needs the auditor: role login -name au");
+      }
+      static constexpr char kDigits[] = "0123456789abcdef";
+      const ByteView secret = m.state.audit.secret.reveal();
+      std::span<std::uint8_t> text = hex.reveal_mutable();
+      for (std::size_t i = 0; i < secret.size(); ++i) {
+        text[2 * i] = static_cast<std::uint8_t>(kDigits[secret[i] >> 4]);
+        text[2 * i + 1] = static_cast<std::uint8_t>(kDigits[secret[i] & 0x0F]);
+      }
+      text[text.size() - 1] = '\n';
+    }
+    const std::filesystem::path path(file);
+    if (!path.is_absolute()) {
+      return fail(ResultCode::arguments_bad, "-file must be an absolute path (the emulator writes it)");
+    }
+    // docs/hsmsim.md §Audit log: a new file only (O_EXCL: never over another
+    // file, never through a symlink), owner-only from its creation.
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0) {
+      return fail(ResultCode::device_error,
+                  "cannot create " + file + ": " + std::strerror(errno) + " (it must not exist)");
+    }
+    const ByteView bytes = hex.reveal();
+    const bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
+                         ::fsync(fd) == 0;
+    ::close(fd);
+    if (!written) {
+      ::unlink(path.c_str());
+      return fail(ResultCode::device_error, "cannot write " + file);
+    }
+    out.line("        The audit log secret was written to " + file + " (mode 0600).");
+    out.line("        Move it to the auditor's safe: anyone holding it can re-seal a log.");
+    return {};
+  };
+  return m.audited(Event::audit_secret_export, Category::log_management, true, "", body);
 }
 
 }  // namespace rped::hsmsim

@@ -29,7 +29,8 @@ enum class Section : std::uint16_t {
   ped = 0x0006,
   attestation = 0x0007,  // the attestation key and certificate (docs/attestation.md)
   key_objects = 0x0008,  // `key generate` objects
-  // 0x0100 and up: reserved for the audit log (issue 7).
+  // 0x0100 and up: the audit log.
+  audit = 0x0100,  // log secret, `audit config`
 };
 
 constexpr std::array<PolicyInfo, 2> kPolicies{{
@@ -198,6 +199,19 @@ Result<void> read_section(HsmState& state, Section tag, ByteView body) {
         }
         state.objects.push_back(std::move(o));
       }
+      break;
+    }
+    case Section::audit: {
+      AuditSettings& a = state.audit;
+      RPED_TRY_ASSIGN(a.secret, read_secret(r, 32, 32, "audit secret"));
+      for (std::uint8_t& c : a.categories) {
+        RPED_TRY_ASSIGN(c, r.u8("audit category"));
+        if (c > (kAuditOnSuccess | kAuditOnFailure)) {
+          return make_error(Errc::invalid_encoding, "audit category setting is not 0 to 3");
+        }
+      }
+      RPED_TRY_ASSIGN(a.rotation_interval_s, r.u32("audit rotation interval"));
+      RPED_TRY_ASSIGN(a.rotation_bytes, r.u64("audit rotation bytes"));
       break;
     }
     default:
@@ -377,6 +391,10 @@ void HsmState::factory_reset() {
   rpv = {};
   policies.clear();
   ped = {};
+  // The log secret stays (the chain goes on); the configuration returns to its defaults.
+  SecretBytes secret = std::move(audit.secret);
+  audit = {};
+  audit.secret = std::move(secret);
 }
 
 void HsmState::zeroize_partition() {
@@ -422,6 +440,10 @@ HsmState HsmState::clone() const {
   c.rpv.created_at = rpv.created_at;
   c.policies = policies;
   c.ped = ped;
+  c.audit.secret = audit.secret.clone();
+  c.audit.categories = audit.categories;
+  c.audit.rotation_interval_s = audit.rotation_interval_s;
+  c.audit.rotation_bytes = audit.rotation_bytes;
   return c;
 }
 
@@ -511,6 +533,16 @@ Result<SecretBytes> HsmState::serialize() const {
     }
     write_section(out, Section::key_objects, std::move(w));
   }
+  if (audit.secret.size() == 32) {
+    SecretWriter w;
+    w.vector16(audit.secret.reveal());
+    for (const std::uint8_t c : audit.categories) {
+      w.u8(c);
+    }
+    w.u32(audit.rotation_interval_s);
+    w.u64(audit.rotation_bytes);
+    write_section(out, Section::audit, std::move(w));
+  }
   return out.take();
 }
 
@@ -528,17 +560,20 @@ Result<HsmState> HsmState::parse(ByteView file) {
   HsmState state;
   bool seen_manufacturing = false;
   std::uint32_t seen = 0;
+  std::uint32_t seen_audit = 0;
   while (r.remaining() > 0) {
     RPED_TRY_ASSIGN(const std::uint16_t tag, r.u16("section tag"));
     RPED_TRY_ASSIGN(const std::uint32_t length, r.u32("section length"));
     RPED_TRY_ASSIGN(const ByteView body, r.bytes(length, "section body"));
-    if (tag < 32) {
-      const std::uint32_t bit = 1U << tag;
-      if ((seen & bit) != 0) {
+    // Section tags are 0x0001.. and 0x0100..: one bit each for the first 32 of both ranges.
+    if (tag < 32 || (tag >= 0x0100 && tag < 0x0100 + 32)) {
+      const std::uint32_t bit = tag < 32 ? 1U << tag : 1U << (tag - 0x0100);
+      std::uint32_t& seen_set = tag < 32 ? seen : seen_audit;
+      if ((seen_set & bit) != 0) {
         return make_error(Errc::invalid_encoding,
                           "section " + std::to_string(tag) + " appears twice");
       }
-      seen |= bit;
+      seen_set |= bit;
     }
     if (auto read = read_section(state, static_cast<Section>(tag), body); !read.ok()) {
       return make_error(Errc::invalid_encoding, "state file: " + read.error().message);

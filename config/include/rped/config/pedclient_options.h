@@ -50,6 +50,11 @@ inline constexpr std::string_view logtrace = "logtrace";
 inline constexpr std::string_view maxlogfilesize = "maxlogfilesize";
 inline constexpr std::string_view hsm = "hsm";
 inline constexpr std::string_view pedtimeout = "pedtimeout";
+inline constexpr std::string_view auditdir = "auditdir";
+inline constexpr std::string_view auditrotatesize = "auditrotatesize";
+inline constexpr std::string_view auditrotateinterval = "auditrotateinterval";
+inline constexpr std::string_view auditwarnfree = "auditwarnfree";
+inline constexpr std::string_view auditcriticalfree = "auditcriticalfree";
 }  // namespace opt
 
 namespace cmd {
@@ -172,6 +177,49 @@ inline constexpr std::array kOptionSpecs{
                .default_value = "200",
                .help = "assignid and testid: time allowed for the whole connection, the "
                        "custodian's orange key included (the HSM gives its own for ped connect).",
+               .storage = Storage::config_file},
+    // The HSM audit log (docs/audit-log.md §4).
+    OptionSpec{.name = opt::auditdir,
+               .kind = OptionKind::path,
+               .default_value = "{log_dir}/audit",
+               .help = "Directory of the HSM audit log: records are acknowledged to the HSM only "
+                       "once they are durable here.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::auditrotatesize,
+               .kind = OptionKind::integer,
+               .min = 0,
+               .max = 1048576,
+               .unit = "MB",
+               .default_value = "100",
+               .help = "Start a new audit log file at this size (0: never by size), unless the "
+                       "HSM's `audit config` sets one.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::auditrotateinterval,
+               .kind = OptionKind::integer,
+               .min = 0,
+               .max = 31536000,
+               .unit = "seconds",
+               .default_value = "86400",
+               .help = "Start a new audit log file after this long (0: never by age), unless the "
+                       "HSM's `audit config` sets one.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::auditwarnfree,
+               .kind = OptionKind::integer,
+               .min = 0,
+               .max = 1048576,
+               .unit = "MB",
+               .default_value = "1024",
+               .help = "Warn when the audit directory's file system has less free space than "
+                       "this (or 10 %).",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::auditcriticalfree,
+               .kind = OptionKind::integer,
+               .min = 0,
+               .max = 1048576,
+               .unit = "MB",
+               .default_value = "256",
+               .help = "Log at error level and report it to systemd when free space falls below "
+                       "this (or 5 %); at a full disk records stay in the HSM until space returns.",
                .storage = Storage::config_file},
     OptionSpec{.name = opt::idletimeout,
                .kind = OptionKind::integer,

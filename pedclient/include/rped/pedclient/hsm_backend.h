@@ -10,8 +10,9 @@
 //                      report_ped_connection()  the Remote PED link came up or went away
 //   HSM -> pedclient   HsmRequestHandler        open / close the Remote PED connection,
 //                                               run a PED operation on it (device form)
-//   (issue 7)          audit records            reserved in the wire protocol, not in this
-//   interface yet
+//   HSM -> pedclient   on_audit_records()       audit records to make durable (docs/audit-log.md);
+//                                               complete_audit_records() acknowledges
+//   pedclient -> HSM   audit_resume()           "my last durable record is n": resend from n+1
 //
 // One implementation talks to the emulator hsmsim over a Unix-domain socket
 // (docs/hsm-backend.md): make_socket_hsm_backend(). The interface is narrow
@@ -68,6 +69,11 @@ class HsmRequestHandler {
   // in device form (complete_ped_request) or refuse() (no_ped_connection,
   // connection_lost with the alert, timeout ...).
   virtual void on_ped_request(std::uint32_t request_id, hsm::PedRequest request) = 0;
+  // Store the records durably (pedclient's AuditStore) and answer with the
+  // highest durable sequence number (complete_audit_records) only after
+  // fdatasync; the HSM frees records only then. A full disk: answer later, or
+  // with the old durable seq; the HSM keeps the records and resends.
+  virtual void on_audit_records(std::uint32_t request_id, hsm::AuditRecords records) = 0;
   // The link to the HSM is gone (HSM restarted, socket closed, protocol
   // error). Every request not yet answered is void. Called once.
   virtual void on_hsm_lost(const Error& why) = 0;
@@ -97,7 +103,12 @@ class HsmBackend {
   virtual Result<void> complete_disconnect_ped(std::uint32_t request_id) = 0;
   virtual Result<void> complete_ped_request(std::uint32_t request_id,
                                             const hsm::PedResponse& response) = 0;
-  // Refuses any of the three; `type` names the request being answered.
+  virtual Result<void> complete_audit_records(std::uint32_t request_id,
+                                              std::uint64_t durable_seq) = 0;
+  // Blocking (the call timeout): tells the HSM the last record pedclient holds
+  // durably; the HSM answers where it will resume and its chain head.
+  virtual Result<hsm::AuditResumeResponse> audit_resume(const hsm::AuditResumeRequest& request) = 0;
+  // Refuses any of the HSM's requests; `type` names the request being answered.
   virtual Result<void> refuse(hsm::MessageType type, std::uint32_t request_id,
                               const hsm::Failure& failure) = 0;
 };

@@ -25,6 +25,7 @@
 #include <utility>
 #include <vector>
 
+#include "rped/audit/record.h"
 #include "rped/bytes.h"
 #include "rped/channel/key_schedule.h"
 #include "rped/channel/messages.h"
@@ -59,9 +60,7 @@ enum class MessageType : std::uint16_t {
   connect_ped = 0x0101,     // request: open the Remote PED connection to a pedserver
   disconnect_ped = 0x0102,  // request: close it
   ped_request = 0x0103,     // request: run one PED operation (device form) on it
-  // Audit logging (issue 7). Reserved: the types exist so that the frame codec
-  // and both receivers know them, but their bodies are not defined yet and a
-  // receiver answers such a request with status `unsupported`.
+  // Audit logging (docs/hsm-backend.md §4.7, docs/audit-log.md).
   audit_records = 0x0201,  // HSM -> pedclient request: records to store; the response acknowledges
   audit_resume = 0x0202,   // pedclient -> HSM request: "my last durable record is n"
 };
@@ -71,6 +70,8 @@ bool is_known_type(std::uint16_t type) noexcept;
 // Who sends the requests (or notifications) of this type; responses go the other way.
 Party initiator(MessageType type) noexcept;
 bool is_notification_type(MessageType type) noexcept;
+// No type is reserved any more (the audit types of version 1 are defined);
+// kept so callers written against the reserved types still compile.
 bool is_reserved(MessageType type) noexcept;
 
 // First field of every response body.
@@ -216,6 +217,55 @@ struct PedResponse {
   SecretBytes device_frame;
   static Result<PedResponse> parse(ByteView body);
   SecretBytes serialize() const;
+};
+
+// audit_records (HSM -> pedclient): consecutive audit records, oldest first.
+//   count  u16   1 .. kMaxAuditBatch
+//   count times: one record line, audit::kRecordBytes bytes, '\n' included
+// Each line must parse (audit::AuditRecord::parse: format only, the chain is
+// not checked here: pedclient has no log secret) and the sequence numbers must
+// follow one another.
+inline constexpr std::size_t kMaxAuditBatch = 128;  // 57 KiB: inside kMaxBackendFrameBytes
+struct AuditRecords {
+  std::vector<audit::RecordLine> records;
+  std::uint64_t first_seq = 0;  // of records.front(), set by parse and by the HSM
+  std::uint64_t last_seq() const noexcept {
+    return records.empty() ? 0 : first_seq + records.size() - 1;
+  }
+  static Result<AuditRecords> parse(ByteView body);
+  Bytes serialize() const;
+};
+
+// The response: the highest sequence number pedclient holds durably (written
+// and fdatasync'd). It may be lower than the batch's last when the disk is
+// full; the HSM frees records up to it only.
+struct AuditRecordsResponse {
+  std::uint64_t durable_seq = 0;
+  static Result<AuditRecordsResponse> parse(ByteView body);
+  Bytes serialize() const;
+};
+
+// audit_resume (pedclient -> HSM): after pedclient starts (or the disk has
+// room again), the last record it holds durably; 0 and zeros: none.
+struct AuditResumeRequest {
+  std::uint64_t last_seq = 0;
+  audit::HmacTag last_prev_hmac{};  // the previous-HMAC field of that record (for the HSM's log)
+  static Result<AuditResumeRequest> parse(ByteView body);
+  Bytes serialize() const;
+};
+
+// The HSM's answer: it resends from next_seq; head is its newest record and
+// HMAC. next_seq > last_seq + 1 means records were freed that pedclient does
+// not hold (a log file lost on the host): pedclient reports the gap.
+struct AuditResumeResponse {
+  std::uint64_t next_seq = 1;
+  std::uint64_t head_seq = 0;
+  audit::HmacTag head_hmac{};
+  // `audit config` rotation for the host: 0 leaves pedclient's own setting.
+  std::uint32_t rotation_interval_s = 0;
+  std::uint64_t rotation_bytes = 0;
+  static Result<AuditResumeResponse> parse(ByteView body);
+  Bytes serialize() const;
 };
 
 }  // namespace rped::hsm

@@ -28,6 +28,7 @@
 
 #include "rped/channel/endpoint.h"
 #include "rped/hsm/backend_protocol.h"
+#include "rped/hsmsim/audit_log.h"
 #include "rped/hsmsim/hsm_state.h"
 #include "rped/hsmsim/result_code.h"
 #include "rped/hsmsim/state_directory.h"
@@ -94,6 +95,10 @@ struct HsmTimings {
   // Failed tags one one-time password survives (docs/protocol.md §4.5).
   unsigned one_time_password_attempts = 3;
   std::chrono::seconds auditor_lockout{600};
+  // Unacknowledged audit records the HSM holds before it refuses operations
+  // with CKR_LOG_FULL (docs/hsmsim.md §Audit log). Not a timing, but a limit
+  // tests set small.
+  std::size_t audit_capacity = kDefaultAuditCapacity;
 };
 
 struct PedConnectArgs {
@@ -129,6 +134,8 @@ class Hsm final {
   void on_ped_connection_state(const hsm::PedConnectionState& state);
   void on_pedclient_attached();
   void on_pedclient_detached(std::string_view why);
+  // audit_resume: pedclient holds records up to request.last_seq; streaming starts.
+  hsm::AuditResumeResponse on_audit_resume(const hsm::AuditResumeRequest& request);
 
   // --- operator commands ------------------------------------------------------
   std::mutex& command_mutex() noexcept { return command_mu_; }
@@ -164,14 +171,40 @@ class Hsm final {
   Result<void> update_state(const std::function<Result<void>(HsmState&)>& change);
   const std::filesystem::path& state_directory() const;
 
+  // audit commands (docs/hsmsim.md §Audit log). show and head: anyone; config
+  // and secret export: the logged-in auditor.
+  CommandResult audit_show(Console& out);
+  CommandResult audit_config(const std::string& parameter, const std::string& value, Console& out);
+  CommandResult audit_secret_export(const std::string& file, Console& out);
+  CommandResult audit_head(Console& out);
+
   // --- for tests and `hsmsim show` --------------------------------------------
   HsmState snapshot() const;
   std::optional<Role> logged_in() const;
   bool ped_connected() const;
+  AuditLogStatus audit_status() const;
 
   struct Impl;
 
  private:
+  // The commands themselves; the public ones above add the audit record and the log-full gate.
+  CommandResult ped_connect_body(const PedConnectArgs& args, Console& out);
+  CommandResult ped_disconnect_body(Console& out);
+  CommandResult ped_set_body(std::optional<std::string> host, std::optional<std::uint16_t> port,
+                             Console& out);
+  CommandResult ped_vector_init_body(const VectorInitArgs& args, Console& out);
+  CommandResult ped_vector_erase_body(bool force, Console& out);
+  CommandResult hsm_init_body(const std::string& label, bool force, Console& out);
+  CommandResult hsm_zeroize_body(bool force, Console& out);
+  CommandResult hsm_factory_reset_body(bool force, Console& out);
+  CommandResult hsm_change_policy_body(std::uint16_t policy, std::uint32_t value, Console& out);
+  CommandResult role_init_body(Role role, Console& out);
+  CommandResult role_login_body(Role role, Console& out);
+  CommandResult role_change_pw_body(Role role, Console& out);
+  CommandResult role_logout_body(Console& out);
+  CommandResult partition_create_body(Console& out);
+  CommandResult partition_init_body(const std::string& label, bool force, Console& out);
+
   explicit Hsm(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
   std::mutex command_mu_;

@@ -19,6 +19,7 @@
 // Thread-safety: value types; no shared state.
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <limits>
 #include <map>
@@ -151,6 +152,21 @@ struct PolicyInfo {
 };
 std::span<const PolicyInfo> known_policies() noexcept;
 
+// The audit log's persistent settings (docs/hsmsim.md §Audit log): the log
+// secret, created at manufacturing and never changed (zeroize and factory
+// reset keep it, so the chain goes on), and `audit config`. The records
+// themselves wait for pedclient in DIR/audit.buffer (audit_log.h).
+inline constexpr std::uint8_t kAuditOnSuccess = 1;
+inline constexpr std::uint8_t kAuditOnFailure = 2;
+inline constexpr std::size_t kAuditCategories = 7;  // audit::kCategoryCount
+struct AuditSettings {
+  SecretBytes secret;  // 32 bytes; empty until the first start creates it
+  // Per audit::Category: kAuditOnSuccess | kAuditOnFailure. Unconditional is always both.
+  std::array<std::uint8_t, kAuditCategories> categories{3, 3, 3, 0, 0, 3, 3};
+  std::uint32_t rotation_interval_s = 86'400;  // for the host (pedclient); 0: never
+  std::uint64_t rotation_bytes = 0;            // 0: pedclient's own setting
+};
+
 struct HsmState {
   Manufacturing manufacturing;
   bool initialized = false;  // `hsm init` done and not zeroized since
@@ -164,6 +180,7 @@ struct HsmState {
   PedSettings ped;
   std::vector<KeyObject> objects;  // section 0x0008; destroyed by zeroize
   std::uint32_t next_handle = kFirstGeneratedHandle;
+  AuditSettings audit;
 
   std::uint32_t policy(PolicyId id) const;
   PedSecretRecord& role_record(Role role);
