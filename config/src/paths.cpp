@@ -51,6 +51,13 @@ std::filesystem::path xdg_base(const std::string& variable, const std::string& h
   return {};
 }
 
+// systemd sets these to a colon-separated list when the unit names several
+// directories; the daemon's own is the first. Relative or empty: ignored.
+std::filesystem::path systemd_directory(const std::string& variable) {
+  const std::filesystem::path first = variable.substr(0, variable.find(':'));
+  return first.is_absolute() ? first : std::filesystem::path();
+}
+
 void replace_all(std::string& text, std::string_view placeholder, const std::string& value) {
   std::size_t at = text.find(placeholder);
   while (at != std::string::npos) {
@@ -70,6 +77,9 @@ Result<Environment> Environment::from_process() {
   }
   environment.xdg_config_home = environment_variable("XDG_CONFIG_HOME");
   environment.xdg_state_home = environment_variable("XDG_STATE_HOME");
+  environment.systemd_state_directory = environment_variable("STATE_DIRECTORY");
+  environment.systemd_logs_directory = environment_variable("LOGS_DIRECTORY");
+  environment.systemd_configuration_directory = environment_variable("CONFIGURATION_DIRECTORY");
   std::error_code error;
   environment.working_directory = std::filesystem::current_path(error);
   if (error) {
@@ -81,26 +91,46 @@ Result<Environment> Environment::from_process() {
 
 Result<DaemonPaths> default_paths(std::string_view daemon, const Environment& environment) {
   const std::string name(daemon);
+  const std::filesystem::path systemd_state =
+      systemd_directory(environment.systemd_state_directory);
+  const std::filesystem::path systemd_logs = systemd_directory(environment.systemd_logs_directory);
+  const std::filesystem::path systemd_config =
+      systemd_directory(environment.systemd_configuration_directory);
+  DaemonPaths paths;
   if (environment.is_root) {
-    return DaemonPaths{.config_file = std::filesystem::path("/etc") / concat({name, ".conf"}),
-                       .state_dir = std::filesystem::path("/var/lib") / name,
-                       .log_dir = std::filesystem::path("/var/log")};
+    paths = DaemonPaths{.config_file = std::filesystem::path("/etc") / concat({name, ".conf"}),
+                        .state_dir = std::filesystem::path("/var/lib") / name,
+                        .log_dir = std::filesystem::path("/var/log")};
+  } else {
+    const std::filesystem::path config_base =
+        xdg_base(environment.xdg_config_home, environment.home, ".config");
+    const std::filesystem::path state_base =
+        xdg_base(environment.xdg_state_home, environment.home, ".local/state");
+    if ((config_base.empty() && systemd_config.empty()) ||
+        (state_base.empty() && systemd_state.empty())) {
+      return make_error(
+          Errc::invalid_argument,
+          concat({name,
+                  ": cannot find the home directory: HOME is not an absolute path; set HOME, or "
+                  "XDG_CONFIG_HOME and XDG_STATE_HOME"}));
+    }
+    const std::filesystem::path state_dir =
+        systemd_state.empty() ? state_base / name : systemd_state;
+    paths = DaemonPaths{.config_file = config_base.empty() ? std::filesystem::path()
+                                                           : config_base / concat({name, ".conf"}),
+                        .state_dir = state_dir,
+                        .log_dir = state_dir};
   }
-  const std::filesystem::path config_base =
-      xdg_base(environment.xdg_config_home, environment.home, ".config");
-  const std::filesystem::path state_base =
-      xdg_base(environment.xdg_state_home, environment.home, ".local/state");
-  if (config_base.empty() || state_base.empty()) {
-    return make_error(
-        Errc::invalid_argument,
-        concat({name,
-                ": cannot find the home directory: HOME is not an absolute path; set HOME, or "
-                "XDG_CONFIG_HOME and XDG_STATE_HOME"}));
+  if (!systemd_state.empty()) {
+    paths.state_dir = systemd_state;
   }
-  const std::filesystem::path state_dir = state_base / name;
-  return DaemonPaths{.config_file = config_base / concat({name, ".conf"}),
-                     .state_dir = state_dir,
-                     .log_dir = state_dir};
+  if (!systemd_logs.empty()) {
+    paths.log_dir = systemd_logs;
+  }
+  if (!systemd_config.empty()) {
+    paths.config_file = systemd_config / concat({name, ".conf"});
+  }
+  return paths;
 }
 
 std::string expand_path_placeholders(std::string_view text, const DaemonPaths& paths) {

@@ -51,19 +51,6 @@ std::chrono::milliseconds seconds_setting(const config::Settings& settings, std:
   return std::chrono::seconds(settings.integer(name));
 }
 
-// systemd's StateDirectory= sets $STATE_DIRECTORY; it wins over the default.
-std::filesystem::path effective_state_dir(const config::DaemonPaths& paths) {
-  const char* const systemd =
-      std::getenv("STATE_DIRECTORY");  // NOLINT(concurrency-mt-unsafe): start-up
-  if (systemd != nullptr) {
-    const std::string first = std::string(systemd).substr(0, std::string(systemd).find(':'));
-    if (!first.empty() && std::filesystem::path(first).is_absolute()) {
-      return first;
-    }
-  }
-  return paths.state_dir;
-}
-
 DaemonConfig daemon_config(const config::Invocation& invocation,
                            const std::filesystem::path& state_dir) {
   const config::Settings& s = invocation.settings;
@@ -345,7 +332,8 @@ int main(int argc, char** argv) {
                stdout);
     return service::kExitOk;
   }
-  const std::filesystem::path state_dir = effective_state_dir(invocation.paths);
+  // Default paths already follow systemd's STATE_DIRECTORY (config/paths.h).
+  const std::filesystem::path& state_dir = invocation.paths.state_dir;
   if (command == cmd::start) {
     return start(invocation, arguments, state_dir);
   }

@@ -66,7 +66,7 @@ class Daemon final {
         heartbeat_(io_, manager, [this] { return service_status(); }),
         config_(config),
         log_(std::move(log)),
-        trust_directory_(config.state_dir / kTrustDirectoryName),
+        trust_directory_(config.trust_dir),
         trust_anchor_count_(anchors.roots.size()),
         ped_(io_, config.ped, config.ped_write_delay, log_),
         signals_(io_),
@@ -622,12 +622,12 @@ int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness,
   if (auto made = config::ensure_private_directory(config.state_dir); !made.ok()) {
     return fail(made.error().message);
   }
-  auto anchors = load_trust_anchors(config.state_dir / kTrustDirectoryName);
+  auto anchors = load_trust_anchors(config.trust_dir);
   if (!anchors.ok()) {
     return fail(anchors.error().message);
   }
   logger->info("{} manufacturer root(s) trusted from {}", anchors->roots.size(),
-               (config.state_dir / kTrustDirectoryName).string());
+               config.trust_dir.string());
   try {
     Daemon daemon(config, logger, std::move(anchors).value(), manager);
     const int status = daemon.run(readiness);

@@ -58,6 +58,7 @@ struct DaemonConfig final {
   std::chrono::microseconds ped_write_delay{0};
   service::LogOptions log;
   std::filesystem::path state_dir;
+  std::filesystem::path trust_dir;  // -trustdir: the manufacturer roots (*.pem)
 };
 
 // Returns the process exit status. `manager` is systemd (systemd.h): READY=1

@@ -5,18 +5,10 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/asio/redirect_error.hpp>
-#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/write.hpp>
 
-#include <array>
-#include <deque>
 #include <exception>
-#include <type_traits>
-#include <variant>
 
-#include "../../service/src/frame_tracker.h"
 #include "ped_connection.h"
 #include "rped/ped/remote_ops.h"
 #include "rped/service/channel_connection.h"
@@ -30,9 +22,6 @@ using asio::awaitable;
 using asio::use_awaitable;
 using channel::AlertCode;
 using Clock = SteadyClock;
-
-constexpr std::size_t kReadChunkBytes = 16 * 1024;
-constexpr std::size_t kPingPayloadBytes = 8;
 
 // A Bytes buffer that may hold a CSP in clear is wiped when it goes out of scope.
 class WipeOnExit final {
@@ -50,15 +39,6 @@ SecretBytes into_secret(Bytes bytes) {
   SecretBytes secret = SecretBytes::copy_of(bytes);
   secure_wipe(bytes.data(), bytes.size());
   return secret;
-}
-
-using service::seconds_text;
-
-TcpSocket& lowest_layer(TcpSocket& socket) {
-  return socket;
-}
-TcpSocket& lowest_layer(TlsStream& stream) {
-  return stream.next_layer();
 }
 
 // The PED's status for a failed PED link call, so the HSM side gets an answer
@@ -108,42 +88,35 @@ std::string_view answer_status_name(ByteView response_body) {
   return parsed.ok() ? ped::status_name(parsed->first.status) : std::string_view("malformed");
 }
 
-template <class Stream>
-class Session final : public SessionHandle, public std::enable_shared_from_this<Session<Stream>> {
+// One HSM connection's daemon part: a ChannelDelegate of the service's
+// ChannelConnection, which owns the transport, the loops and every deadline.
+class Session final : public SessionHandle,
+                      public service::ChannelDelegate,
+                      public std::enable_shared_from_this<Session> {
  public:
-  Session(Stream stream, channel::Endpoint endpoint, SessionIdentity identity,
-          SessionSettings settings, SessionServices services)
-      : stream_(std::move(stream)),
-        strand_(stream_.get_executor()),
-        endpoint_(std::move(endpoint)),
-        identity_(std::move(identity)),
+  Session(SessionIdentity identity, SessionSettings settings, SessionServices services)
+      : identity_(std::move(identity)),
         settings_(settings),
         services_(std::move(services)),
-        log_(services_.log),
-        writer_wake_(strand_),
-        drained_(strand_),
-        watchdog_timer_(strand_) {}
+        log_(services_.log) {}
+
+  // Set once by make_session, before start().
+  void attach(std::shared_ptr<service::ChannelConnection> connection) {
+    connection_ = std::move(connection);
+  }
 
   std::uint64_t id() const noexcept override { return identity_.id; }
 
   void start() override {
-    auto self = this->shared_from_this();
-    asio::post(strand_, [self] { self->begin(); });
+    auto self = shared_from_this();
+    asio::post(connection_->strand(), [self] { self->begin(); });
   }
 
   void shutdown(AlertCode code, std::string reason) override {
-    auto self = this->shared_from_this();
-    asio::post(strand_, [self, code, reason = std::move(reason)] {
-      if (!self->closing_) {
-        self->close_with(code, reason);
-      }
-    });
+    connection_->shutdown(code, std::move(reason));
   }
 
-  void force_close(std::string reason) override {
-    auto self = this->shared_from_this();
-    asio::post(strand_, [self, reason = std::move(reason)] { self->transport_lost(reason); });
-  }
+  void force_close(std::string reason) override { connection_->force_close(std::move(reason)); }
 
   ClientStatus describe() const override {
     ClientStatus status;
@@ -152,13 +125,13 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
     status.via = identity_.via;
     status.hsm_serial = hsm_serial_;
     status.scheme = scheme_;
-    status.connected_at = connected_at_;
-    status.last_activity = last_data_;
+    status.connected_at = connection_->connected_at();
+    status.last_activity = connection_->last_activity();
     status.operations = operations_;
-    if (closing_) {
+    if (connection_->closing()) {
       status.state = "closing";
     } else {
-      switch (endpoint_.state()) {
+      switch (connection_->endpoint().state()) {
         case channel::State::established:
           status.state = "established";
           break;
@@ -174,277 +147,21 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
     return status;
   }
 
- private:
-  enum class Deadline : std::uint8_t {
-    handshake,
-    frame_stalled,
-    write_stalled,
-    idle,
-    ping_due,
-    pong_missing
-  };
-  struct Due {
-    Clock::time_point at;
-    Deadline what;
-  };
+  // --- ChannelDelegate (on the connection's strand) ---------------------------
 
-  // --- start and the three loops ------------------------------------------
-
-  void begin() {
-    connected_at_ = last_data_ = last_progress_ = last_ping_ = Clock::now();
-    phase_deadline_ = connected_at_ + settings_.handshake_deadline;
-    previous_state_ = endpoint_.state();
-    std::weak_ptr<Session> weak = this->weak_from_this();
-    services_.ped.set_listener([weak](PedEvent event, const std::string& detail) {
-      if (auto self = weak.lock()) {
-        asio::post(self->strand_, [self, event, detail] { self->on_ped_event(event, detail); });
-      }
-    });
-    log_->info("session {} {}: connected ({}); waiting for the HSM's hello", identity_.id,
-               identity_.peer, identity_.via);
-    spawn(read_loop());
-    spawn(write_loop());
-    spawn(watchdog());
-  }
-
-  template <typename Awaitable>
-  void spawn(Awaitable coroutine) {
-    auto self = this->shared_from_this();
-    asio::co_spawn(strand_, std::move(coroutine), [self](std::exception_ptr failure) {
-      if (!failure) {
-        return;
-      }
-      try {
-        std::rethrow_exception(failure);
-      } catch (const std::exception& e) {
-        self->log_->error("session {}: internal error: {}", self->identity_.id, e.what());
-      }
-      self->transport_lost("internal error");
-    });
-  }
-
-  awaitable<void> read_loop() {
-    auto self = this->shared_from_this();
-    std::array<std::uint8_t, kReadChunkBytes> buffer{};
-    while (!closing_) {
-      boost::system::error_code error;
-      // Backpressure: an HSM that sends but does not read (pings, say) is not
-      // read from until the writer has caught up.
-      while (queued_bytes_ >= kWriteQueueHighWater && !closing_) {
-        drained_.expires_at(Clock::time_point::max());
-        co_await drained_.async_wait(asio::redirect_error(use_awaitable, error));
-      }
-      if (closing_) {
-        break;
-      }
-      const std::size_t n = co_await stream_.async_read_some(
-          asio::buffer(buffer), asio::redirect_error(use_awaitable, error));
-      if (error || n == 0) {
-        if (!closing_) {
-          transport_lost(error == asio::error::eof ? "the HSM side closed the connection"
-                                                   : "connection failed: " + error.message());
-        }
-        break;
-      }
-      const ByteView bytes(buffer.data(), n);
-      last_progress_ = Clock::now();
-      tracker_.feed(bytes);
-      handle(endpoint_.receive(bytes));
-      secure_wipe(buffer.data(), n);
-    }
-    reader_done_ = true;
-    poke();
-  }
-
-  awaitable<void> write_loop() {
-    auto self = this->shared_from_this();
-    for (;;) {
-      boost::system::error_code error;
-      if (!queue_.empty() && !transport_closed_) {
-        Bytes chunk;
-        while (!queue_.empty()) {
-          chunk.insert(chunk.end(), queue_.front().begin(), queue_.front().end());
-          queue_.pop_front();
-        }
-        write_started_ = Clock::now();
-        poke();
-        co_await asio::async_write(stream_, asio::buffer(chunk),
-                                   asio::redirect_error(use_awaitable, error));
-        write_started_.reset();
-        queued_bytes_ = queued_bytes_ > chunk.size() ? queued_bytes_ - chunk.size() : 0;
-        drained_.cancel();
-        if (error) {
-          if (!closing_) {
-            transport_lost("cannot send to the HSM side: " + error.message());
-          }
-          break;
-        }
-        continue;
-      }
-      if (closing_ || transport_closed_) {
-        break;
-      }
-      writer_wake_.expires_at(Clock::time_point::max());
-      co_await writer_wake_.async_wait(asio::redirect_error(use_awaitable, error));
-    }
-    close_transport();
-    writer_done_ = true;
-    poke();
-  }
-
-  awaitable<void> watchdog() {
-    auto self = this->shared_from_this();
-    while (!(reader_done_ && writer_done_)) {
-      const std::optional<Due> due = next_due();
-      watchdog_timer_.expires_at(due ? due->at : Clock::time_point::max());
-      boost::system::error_code error;
-      co_await watchdog_timer_.async_wait(asio::redirect_error(use_awaitable, error));
-      if (reader_done_ && writer_done_) {
-        break;
-      }
-      // Re-evaluate: the state may have moved on while the timer ran.
-      const std::optional<Due> now_due = next_due();
-      if (now_due && Clock::now() >= now_due->at) {
-        expire(now_due->what);
-      }
-    }
-    finish();
-  }
-
-  void poke() { watchdog_timer_.cancel(); }
-
-  std::optional<Due> next_due() const {
-    std::optional<Due> best;
-    const auto consider = [&best](Clock::time_point at, Deadline what) {
-      if (!best || at < best->at) {
-        best = Due{at, what};
-      }
-    };
-    if (write_started_) {
-      consider(*write_started_ + settings_.socket_write, Deadline::write_stalled);
-    }
-    if (closing_ || transport_closed_) {
-      return best;
-    }
-    const channel::State state = endpoint_.state();
-    if (state == channel::State::ped_await_hello || state == channel::State::ped_await_confirm) {
-      consider(phase_deadline_, Deadline::handshake);
-    }
-    if (tracker_.mid_frame()) {
-      consider(last_progress_ + settings_.socket_read, Deadline::frame_stalled);
-    }
-    if (state == channel::State::established) {
-      if (ped_operations_in_flight_ == 0) {
-        consider(last_data_ + settings_.idle, Deadline::idle);
-      }
-      if (ping_outstanding_) {
-        consider(ping_sent_ + settings_.ping_timeout, Deadline::pong_missing);
-      } else {
-        consider(last_ping_ + settings_.ping_interval, Deadline::ping_due);
-      }
-    }
-    return best;
-  }
-
-  void expire(Deadline what) {
-    switch (what) {
-      case Deadline::handshake:
-        close_with(AlertCode::timeout, endpoint_.state() == channel::State::ped_await_hello
-                                           ? "the HSM did not send its hello within " +
-                                                 seconds_text(settings_.handshake_deadline) +
-                                                 " of connecting (pre-authentication deadline)"
-                                           : "the HSM did not confirm the keys within " +
-                                                 seconds_text(settings_.handshake_deadline) +
-                                                 " (pre-authentication deadline)");
-        return;
-      case Deadline::frame_stalled:
-        close_with(AlertCode::timeout, "a frame from the HSM side stalled for " +
-                                           seconds_text(settings_.socket_read) +
-                                           " (-socketreadtimeout)");
-        return;
-      case Deadline::write_stalled:
-        transport_lost("a write to the HSM side made no progress for " +
-                       seconds_text(settings_.socket_write) + " (-socketwritetimeout)");
-        return;
-      case Deadline::idle:
-        close_with(AlertCode::timeout,
-                   "no PED operation for " + seconds_text(settings_.idle) + " (-idletimeout)");
-        return;
-      case Deadline::ping_due:
-        send_ping();
-        return;
-      case Deadline::pong_missing:
-        close_with(AlertCode::timeout, "no answer to a ping within " +
-                                           seconds_text(settings_.ping_timeout) +
-                                           " (-pingtimeout)");
-        return;
-      default:
-        close_with(AlertCode::internal_error, "unknown deadline");
-        return;
-    }
-  }
-
-  void send_ping() {
-    ++ping_counter_;
-    Bytes payload;
-    append_u64_be(payload, ping_counter_);
-    auto out = endpoint_.ping(payload);
-    if (!out.ok()) {
-      close_with(AlertCode::internal_error, "cannot send a ping: " + out.error().message);
-      return;
-    }
-    ping_outstanding_ = true;
-    ping_sent_ = Clock::now();
-    expected_pong_ = std::move(payload);
-    log_->trace("session {}: ping {}", identity_.id, ping_counter_);
-    handle(std::move(out).value());
-  }
-
-  // --- endpoint output and events -------------------------------------------
-
-  void enqueue(Bytes bytes) {
-    if (bytes.empty() || transport_closed_) {
-      return;
-    }
-    queued_bytes_ += bytes.size();
-    queue_.push_back(std::move(bytes));
-    writer_wake_.cancel();
-  }
-
-  void handle(channel::Output out) {
-    enqueue(std::move(out.send));
-    for (channel::Event& event : out.events) {
-      std::visit([this](auto& e) { on_event(e); }, event);
-    }
-    const channel::State state = endpoint_.state();
-    if (state != previous_state_) {
-      if (state == channel::State::ped_await_confirm) {
-        phase_deadline_ = Clock::now() + settings_.handshake_deadline;  // the second network phase
-      }
-      previous_state_ = state;
-    }
-    poke();
-  }
-
-  void on_event(channel::KeyRequestEvent& event) {
+  void on_key_request(service::ChannelConnection&, channel::KeyRequestEvent event) override {
     spawn(answer_key_request(std::move(event.request)));
   }
-  void on_event(channel::RpkRequestEvent& event) { spawn(answer_rpk_request(event.hsm_serial)); }
-  void on_event(channel::DataEvent& event) {
-    last_data_ = Clock::now();
-    spawn(relay(std::move(event.payload)));
+  void on_rpk_request(service::ChannelConnection&, std::uint64_t hsm_serial) override {
+    spawn(answer_rpk_request(hsm_serial));
   }
-  void on_event(channel::PongEvent& event) {
-    if (ping_outstanding_ && event.payload == expected_pong_) {
-      ping_outstanding_ = false;
-      last_ping_ = Clock::now();
-      log_->trace("session {}: pong {}", identity_.id, ping_counter_);
-    }
+  void on_data(service::ChannelConnection&, Bytes payload) override {
+    spawn(relay(std::move(payload)));
   }
-  void on_event(channel::EstablishedEvent& event) {
+  void on_established(service::ChannelConnection&,
+                      const channel::EstablishedEvent& event) override {
     hsm_serial_ = event.hsm_serial;
     scheme_ = std::string(channel::scheme_name(event.scheme));
-    last_data_ = last_ping_ = Clock::now();
     log_->info("session {} {}: channel established with HSM {} ({}{}); {}", identity_.id,
                identity_.peer, event.hsm_serial, scheme_,
                event.scheme == channel::Scheme::full_unified
@@ -453,72 +170,27 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
                event.peer_certificate_subject);
     spawn(announce_remote_session(event.hsm_serial));
   }
-  void on_event(channel::ClosedEvent& event) {
-    closing_ = true;
-    end_reason_ = std::string(channel::alert_name(event.code));
-    if (event.by_peer) {
+  void on_closing(service::ChannelConnection&, const service::ChannelEnd& end) override {
+    if (end.transport_lost) {
+      end_reason_ = end.reason;
+      log_->warn("session {} {}: connection closed: {}", identity_.id, identity_.peer, end.reason);
+      return;
+    }
+    end_reason_ = std::string(channel::alert_name(end.code));
+    if (end.by_peer) {
       log_->info("session {} {}: the HSM side ended the session: {} ({})", identity_.id,
-                 identity_.peer, channel::alert_name(event.code), event.detail);
-    } else if (event.code == AlertCode::close_notify) {
-      log_->info("session {} {}: closing: {}", identity_.id, identity_.peer, event.detail);
+                 identity_.peer, channel::alert_name(end.code), end.reason);
+    } else if (end.code == AlertCode::close_notify) {
+      log_->info("session {} {}: closing: {}", identity_.id, identity_.peer, end.reason);
     } else {
       log_->warn("session {} {}: ending the session with {}: {}", identity_.id, identity_.peer,
-                 channel::alert_name(event.code), event.detail);
-    }
-    writer_wake_.cancel();
-    drained_.cancel();
-  }
-
-  void close_with(AlertCode code, const std::string& detail) {
-    if (closing_) {
-      return;
-    }
-    handle(endpoint_.close(code, detail));
-  }
-
-  // The connection is gone (or must go now): nothing more can be sent.
-  void transport_lost(const std::string& why) {
-    if (!closing_) {
-      closing_ = true;
-      end_reason_ = why;
-      log_->warn("session {} {}: connection closed: {}", identity_.id, identity_.peer, why);
-      // Wipes the keys; what it would send has nowhere to go.
-      (void)endpoint_.close(AlertCode::internal_error, why);
-    }
-    queue_.clear();
-    queued_bytes_ = 0;
-    close_transport();
-  }
-
-  void close_transport() {
-    if (transport_closed_) {
-      return;
-    }
-    transport_closed_ = true;
-    boost::system::error_code ignored;
-    lowest_layer(stream_).shutdown(asio::socket_base::shutdown_both, ignored);
-    lowest_layer(stream_).close(ignored);
-    writer_wake_.cancel();
-    drained_.cancel();
-    poke();
-  }
-
-  void on_ped_event(PedEvent event, const std::string& detail) {
-    if (closing_) {
-      return;
-    }
-    if (event == PedEvent::remote_mode_exited) {
-      close_with(AlertCode::remote_mode_exited, detail);
-    } else {
-      close_with(AlertCode::ped_unplugged, "the PED went away: " + detail);
+                 channel::alert_name(end.code), end.reason);
     }
   }
-
-  void finish() {
-    if (finished_) {
-      return;
-    }
-    finished_ = true;
+  // The transport is closed: the PED is told the remote session is over and
+  // any PED operation still running is cancelled, so the next connection
+  // starts clean.
+  void on_finished(service::ChannelConnection&, const service::ChannelEnd& end) override {
     services_.ped.set_listener(nullptr);
     if (ped_operations_in_flight_ > 0) {
       log_->info("session {}: cancelling the PED operation still running", identity_.id);
@@ -528,13 +200,59 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
       services_.ped.notify(ped::Op::set_remote_session,
                            ped::SetRemoteSessionRequest{false, {}}.serialize());
     }
-    const auto duration = Clock::now() - connected_at_;
     log_->info("session {} {}: ended after {} s ({}); keys wiped: {}", identity_.id, identity_.peer,
-               whole_seconds(duration), end_reason_.empty() ? "closed" : end_reason_,
-               endpoint_.holds_key_material() ? "NO" : "yes");
-    services_.status.finished_connection_time += duration;
+               whole_seconds(end.duration), end_reason_.empty() ? "closed" : end_reason_,
+               end.keys_wiped ? "yes" : "NO");
+    services_.status.finished_connection_time += end.duration;
     if (services_.on_finished) {
       services_.on_finished(identity_.id);
+    }
+  }
+  std::string handshake_deadline_name() const override { return "pre-authentication deadline"; }
+
+ private:
+  void begin() {
+    std::weak_ptr<Session> weak = weak_from_this();
+    services_.ped.set_listener([weak](PedEvent event, const std::string& detail) {
+      if (auto self = weak.lock()) {
+        asio::post(self->connection_->strand(),
+                   [self, event, detail] { self->on_ped_event(event, detail); });
+      }
+    });
+    log_->info("session {} {}: connected ({}); waiting for the HSM's hello", identity_.id,
+               identity_.peer, identity_.via);
+    connection_->start();
+  }
+
+  template <typename Awaitable>
+  void spawn(Awaitable coroutine) {
+    auto self = shared_from_this();
+    asio::co_spawn(connection_->strand(), std::move(coroutine), [self](std::exception_ptr failure) {
+      if (!failure) {
+        return;
+      }
+      try {
+        std::rethrow_exception(failure);
+      } catch (const std::exception& e) {
+        self->log_->error("session {}: internal error: {}", self->identity_.id, e.what());
+      }
+      self->connection_->force_close("internal error");
+    });
+  }
+
+  bool closing() const { return connection_->closing(); }
+
+  // Strand-only: at once, so nothing the HSM side sent after the reason is acted on.
+  void close_with(AlertCode code, const std::string& detail) { connection_->close(code, detail); }
+
+  void on_ped_event(PedEvent event, const std::string& detail) {
+    if (closing()) {
+      return;
+    }
+    if (event == PedEvent::remote_mode_exited) {
+      close_with(AlertCode::remote_mode_exited, detail);
+    } else {
+      close_with(AlertCode::ped_unplugged, "the PED went away: " + detail);
     }
   }
 
@@ -543,20 +261,19 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   awaitable<PedCallResult> ped_call(ped::Op op, SecretBytes body,
                                     std::chrono::milliseconds timeout) {
     ++ped_operations_in_flight_;
-    poke();
+    connection_->operation_started();
     PedCallResult result =
         co_await async_ped_call(services_.ped, op, std::move(body), timeout, use_awaitable);
     --ped_operations_in_flight_;
-    last_data_ = Clock::now();  // the idle clock restarts when the PED has answered
-    poke();
+    connection_->operation_finished();  // the idle clock restarts when the PED has answered
     co_return result;
   }
 
   // Tells the PED whom it serves ("HSM 1234567" on its display), once the
   // HSM's certificate chain has been verified.
   awaitable<void> announce_remote_session(std::uint64_t hsm_serial) {
-    auto self = this->shared_from_this();
-    if (announced_serial_ == hsm_serial || closing_) {
+    auto self = shared_from_this();
+    if (announced_serial_ == hsm_serial || closing()) {
       co_return;
     }
     announced_serial_ = hsm_serial;
@@ -573,7 +290,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   }
 
   awaitable<void> answer_rpk_request(std::uint64_t hsm_serial) {
-    auto self = this->shared_from_this();
+    auto self = shared_from_this();
     hsm_serial_ = hsm_serial;
     log_->info(
         "session {} {}: HSM {} proved its certificate chain and chose Full Unified; reading the "
@@ -581,7 +298,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
         "from the orange key (the custodian inserts it)",
         identity_.id, identity_.peer, hsm_serial);
     co_await announce_remote_session(hsm_serial);
-    if (closing_) {
+    if (closing()) {
       co_return;
     }
     ped::ReadRpkInfoRequest request;
@@ -589,7 +306,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
     const PedCallResult answer =
         co_await ped_call(ped::Op::read_rpk_info, into_secret(request.serialize()),
                           settings_.key_operation_timeout + kPedAnswerMargin);
-    if (closing_) {
+    if (closing()) {
       co_return;
     }
     Result<channel::RpkInfo> rpk = rpk_info_of(answer, hsm_serial);
@@ -601,7 +318,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
       log_->warn("session {}: reading the orange key failed: {}", identity_.id,
                  rpk.error().message);
     }
-    handle(endpoint_.complete_rpk_request(std::move(rpk)));
+    connection_->complete_rpk_request(std::move(rpk));
   }
 
   static Result<channel::RpkInfo> rpk_info_of(const PedCallResult& answer,
@@ -620,7 +337,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   }
 
   awaitable<void> answer_key_request(channel::KeyDerivationRequest request) {
-    auto self = this->shared_from_this();
+    auto self = shared_from_this();
     const std::uint64_t hsm_serial = request.transcript.hsm_serial;
     const channel::Scheme scheme = request.transcript.scheme;
     hsm_serial_ = hsm_serial;
@@ -630,7 +347,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
                    ? "the custodian presents the orange keys and their PINs"
                    : "the custodian types the one-time password");
     co_await announce_remote_session(hsm_serial);
-    if (closing_) {
+    if (closing()) {
       co_return;
     }
     ped::DeriveSessionKeysRequest derive;
@@ -639,7 +356,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
     const PedCallResult answer =
         co_await ped_call(ped::Op::derive_session_keys, into_secret(derive.serialize()),
                           settings_.key_operation_timeout + kPedAnswerMargin);
-    if (closing_) {
+    if (closing()) {
       co_return;
     }
     Result<SecretBytes> dkm = dkm_of(answer);
@@ -647,7 +364,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
       log_->warn("session {}: key derivation on the PED failed: {}", identity_.id,
                  dkm.error().message);
     }
-    handle(endpoint_.complete_key_request(std::move(dkm)));
+    connection_->complete_key_request(std::move(dkm));
   }
 
   static Result<SecretBytes> dkm_of(const PedCallResult& answer) {
@@ -659,7 +376,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
 
   // docs/protocol.md §10: one PED command per data record, CSPs wrapped.
   awaitable<void> relay(Bytes payload) {
-    auto self = this->shared_from_this();
+    auto self = shared_from_this();
     const WipeOnExit wipe_payload(payload);
     auto frame = ped::DeviceFrame::parse(payload);
     if (!frame.ok() || frame->kind != ped::FrameKind::command) {
@@ -680,7 +397,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
       co_return;
     }
     auto command = ped::from_channel_form(
-        payload, [this](ByteView wrapped) { return endpoint_.unwrap_csp(wrapped); });
+        payload, [this](ByteView wrapped) { return connection_->endpoint().unwrap_csp(wrapped); });
     if (!command.ok()) {
       if (command.error().code == Errc::unwrap_failed) {
         close_with(AlertCode::device_failure, "a CSP from the HSM side does not unwrap");
@@ -697,7 +414,7 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
     const Clock::time_point started = Clock::now();
     const PedCallResult answer =
         co_await ped_call(op, SecretBytes::copy_of(command->body), timeout);
-    if (closing_) {
+    if (closing()) {
       co_return;
     }
     if (!answer.ok() && usb::is_unplugged(answer.error())) {
@@ -723,54 +440,30 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   }
 
   void send_response(ped::Op op, std::uint32_t request_id, const Bytes& body) {
-    if (closing_ || endpoint_.state() != channel::State::established) {
+    if (closing() || connection_->endpoint().state() != channel::State::established) {
       return;
     }
     ped::DeviceFrame response{ped::FrameKind::response, op, request_id, body};
     const WipeOnExit wipe_response(response.body);
-    auto channel_form =
-        ped::to_channel_form(response, [this](ByteView csp) { return endpoint_.wrap_csp(csp); });
+    auto channel_form = ped::to_channel_form(
+        response, [this](ByteView csp) { return connection_->endpoint().wrap_csp(csp); });
     if (!channel_form.ok()) {
       close_with(AlertCode::internal_error,
                  "cannot put the PED's answer in channel form: " + channel_form.error().message);
       return;
     }
-    auto out = endpoint_.send(channel_form.value());
-    if (!out.ok()) {
-      close_with(AlertCode::internal_error, "cannot send the PED's answer: " + out.error().message);
-      return;
+    // send() restarts the idle clock.
+    if (auto sent = connection_->send(channel_form.value()); !sent.ok()) {
+      close_with(AlertCode::internal_error,
+                 "cannot send the PED's answer: " + sent.error().message);
     }
-    last_data_ = Clock::now();
-    handle(std::move(out).value());
   }
 
-  Stream stream_;
-  typename Stream::executor_type strand_;
-  channel::Endpoint endpoint_;
   const SessionIdentity identity_;
   const SessionSettings settings_;
   SessionServices services_;
   std::shared_ptr<spdlog::logger> log_;
-
-  asio::steady_timer writer_wake_;     // an event: cancelled when there is something to write
-  asio::steady_timer drained_;         // an event: cancelled when the write queue shrank
-  asio::steady_timer watchdog_timer_;  // sleeps until the nearest deadline; cancelled to recompute
-  std::deque<Bytes> queue_;
-  std::size_t queued_bytes_ = 0;
-  service::FrameTracker tracker_;
-
-  Clock::time_point connected_at_{};
-  Clock::time_point last_progress_{};  // bytes last arrived
-  Clock::time_point last_data_{};      // a PED operation last came or went
-  Clock::time_point phase_deadline_{};
-  std::optional<Clock::time_point> write_started_;
-  channel::State previous_state_ = channel::State::ped_await_hello;
-
-  bool ping_outstanding_ = false;
-  Clock::time_point ping_sent_{};
-  Clock::time_point last_ping_{};
-  std::uint64_t ping_counter_ = 0;
-  Bytes expected_pong_;
+  std::shared_ptr<service::ChannelConnection> connection_;
 
   unsigned ped_operations_in_flight_ = 0;
   std::optional<std::uint64_t> announced_serial_;
@@ -778,29 +471,47 @@ class Session final : public SessionHandle, public std::enable_shared_from_this<
   std::optional<std::uint64_t> hsm_serial_;
   std::string scheme_;
   std::uint64_t operations_ = 0;
-
-  bool closing_ = false;
-  bool transport_closed_ = false;
-  bool reader_done_ = false;
-  bool writer_done_ = false;
-  bool finished_ = false;
   std::string end_reason_;
 };
+
+service::ChannelTimeouts timeouts_of(const SessionSettings& settings) {
+  service::ChannelTimeouts timeouts;
+  timeouts.socket_read = settings.socket_read;
+  timeouts.socket_write = settings.socket_write;
+  timeouts.idle = settings.idle;
+  timeouts.ping_interval = settings.ping_interval;
+  timeouts.ping_timeout = settings.ping_timeout;
+  timeouts.handshake = settings.handshake_deadline;
+  return timeouts;
+}
+
+template <class Stream>
+std::shared_ptr<SessionHandle> make(Stream stream, channel::Endpoint endpoint,
+                                    SessionIdentity identity, SessionSettings settings,
+                                    SessionServices services) {
+  service::ChannelLabel label{identity.id, identity.peer, "the HSM side"};
+  std::shared_ptr<spdlog::logger> log = services.log;
+  auto session = std::make_shared<Session>(std::move(identity), settings, std::move(services));
+  session->attach(service::make_channel_connection(std::move(stream), std::move(endpoint),
+                                                   std::move(label), timeouts_of(settings),
+                                                   std::move(log), session));
+  return session;
+}
 
 }  // namespace
 
 std::shared_ptr<SessionHandle> make_session(TcpSocket socket, channel::Endpoint endpoint,
                                             SessionIdentity identity, SessionSettings settings,
                                             SessionServices services) {
-  return std::make_shared<Session<TcpSocket>>(std::move(socket), std::move(endpoint),
-                                              std::move(identity), settings, std::move(services));
+  return make(std::move(socket), std::move(endpoint), std::move(identity), settings,
+              std::move(services));
 }
 
 std::shared_ptr<SessionHandle> make_session(TlsStream stream, channel::Endpoint endpoint,
                                             SessionIdentity identity, SessionSettings settings,
                                             SessionServices services) {
-  return std::make_shared<Session<TlsStream>>(std::move(stream), std::move(endpoint),
-                                              std::move(identity), settings, std::move(services));
+  return make(std::move(stream), std::move(endpoint), std::move(identity), settings,
+              std::move(services));
 }
 
 }  // namespace rped::pedserver

@@ -2,18 +2,14 @@
 // channel::Endpoint) over a TCP connection (or, in PED-initiated mode, a TLS
 // connection pedserver dialled), with the PED's part relayed to the PED.
 //
-// The model is Boost.Beast's "advanced server flex awaitable": the session
-// lives on its own strand and runs three coroutines there --
-//   reader    async_read_some -> Endpoint::receive -> events
-//   writer    a bounded queue drained with async_write
-//   watchdog  every deadline of the session in one place: the handshake's
-//             network phases (pre-authentication), a frame stalled half-way
-//             (-socketreadtimeout), a write that makes no progress
-//             (-socketwritetimeout), no PED operation for -idletimeout, and
-//             the keep-alive ping (-pinginterval / -pingtimeout)
-// -- plus one coroutine per PED operation, which awaits the PED's answer
-// (posted back to the strand) and feeds it to the endpoint. Nothing blocks the
-// io_context.
+// The transport, its three loops (reader, writer, watchdog) and every deadline
+// -- the handshake's network phases (the pre-authentication deadline),
+// -socketreadtimeout, -socketwritetimeout, -idletimeout, -pinginterval /
+// -pingtimeout -- are service::ChannelConnection's (shared with pedclient).
+// The session is its ChannelDelegate: it runs one coroutine per PED operation
+// (key derivation, the orange key's RPK, each relayed command), which awaits
+// the PED's answer (posted back to the connection's strand) and hands it to
+// the connection. Nothing blocks the io_context.
 //
 // Every way a session ends goes through the endpoint (Alert before
 // establishment, sealed close after), which wipes its keys; then the PED is
@@ -22,14 +18,10 @@
 //
 // Thread-safety: the daemon runs the io_context on one thread; sessions and
 // the daemon touch shared state (PedConnection, StatusBoard) only from it.
-// The SessionHandle members post to the session's strand.
+// The SessionHandle members post to the connection's strand.
 #pragma once
 
 #include <utility>  // before boost/asio (Boost 1.74 + g++ 12)
-
-#include <boost/asio/ip/tcp.hpp>
-#include <boost/asio/ssl/stream.hpp>
-#include <boost/asio/strand.hpp>
 
 #include <chrono>
 #include <cstdint>
@@ -51,7 +43,6 @@ namespace rped::pedserver {
 
 class PedConnection;
 
-using service::kWriteQueueHighWater;
 using service::TcpSocket;
 using service::TlsStream;
 inline constexpr std::chrono::milliseconds kQuickPedOperationTimeout{30'000};

@@ -1,7 +1,7 @@
 // The manufacturer roots the PED side trusts for HSM certificate chains
 // (docs/protocol.md §8: "a configured trust anchor, never compiled in").
-// They are the PEM files in <state dir>/trust/ (every CERTIFICATE block of
-// every *.pem file). The option table has no setting for this location yet.
+// They are the PEM files in -trustdir, by default <state dir>/trust/ (every
+// CERTIFICATE block of every *.pem file).
 //
 // Thread-safety: pure functions over the file system.
 #pragma once
@@ -15,7 +15,6 @@
 
 namespace rped::pedserver {
 
-inline constexpr std::string_view kTrustDirectoryName = "trust";
 inline constexpr std::size_t kMaxTrustAnchorFiles = 64;
 
 struct TrustAnchors final {

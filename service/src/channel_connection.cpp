@@ -100,6 +100,11 @@ class Connection final : public ChannelConnection,
   bool closing() const override { return closing_; }
   Clock::time_point connected_at() const override { return connected_at_; }
   Clock::time_point last_activity() const override { return last_activity_; }
+  void close(AlertCode code, std::string reason) override {
+    if (!closing_) {
+      close_with(code, reason);
+    }
+  }
 
   void shutdown(AlertCode code, std::string reason) override {
     auto self = this->shared_from_this();
@@ -287,8 +292,10 @@ class Connection final : public ChannelConnection,
       case Deadline::handshake:
         close_with(AlertCode::timeout, label().peer_name + " did not send its " +
                                            std::string(handshake_message_awaited()) + " within " +
-                                           seconds_text(timeouts_.handshake) +
-                                           " (handshake deadline)");
+                                           seconds_text(timeouts_.handshake) + " (" +
+                                           (delegate_ ? delegate_->handshake_deadline_name()
+                                                      : std::string("handshake deadline")) +
+                                           ")");
         return;
       case Deadline::frame_stalled:
         close_with(AlertCode::timeout, "a frame from " + label().peer_name + " stalled for " +

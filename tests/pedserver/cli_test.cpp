@@ -32,6 +32,13 @@ TEST_F(PedServerCommandLine, HelpForEveryCommand) {
     EXPECT_FALSE(help.out.empty()) << command[0];
     EXPECT_TRUE(help.err.empty()) << help.err;
   }
+  // The timing options say what the code does (the idle clock ignores pings
+  // and stops during a PED operation; the write delay is per USB packet).
+  const Ran start = pedserver({"-mode", "start", "-help"});
+  for (const char* text : {"Keep-alive pings", "do not count", "stops while the PED",
+                           "max-packet-size chunks", "-trustdir <directory>"}) {
+    EXPECT_NE(start.out.find(text), std::string::npos) << text << "\n" << start.out;
+  }
 }
 
 // Each kind of option (integer, port, boolean, enumeration, string, path,

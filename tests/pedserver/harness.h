@@ -27,6 +27,7 @@
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -168,6 +169,8 @@ class Child final {
       }
     }
     env.erase("STATE_DIRECTORY");
+    env.erase("LOGS_DIRECTORY");
+    env.erase("CONFIGURATION_DIRECTORY");
     env.erase("RPED_READY_FD");
     for (const std::string& name : options.unset_env) {
       env.erase(name);

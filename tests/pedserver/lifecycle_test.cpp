@@ -158,6 +158,106 @@ TEST_F(PedServerLifecycle, StartWithoutThePedExitsThreeAndServesItOnceItAppears)
   EXPECT_TRUE(wait_until([&] { return ped_connected(); })) << slurp(log_);
 }
 
+// -bgprocessstartuptimeout: a PED that accepts the connection but never
+// answers the identify probe keeps the background process from reporting
+// (pedserver waits kPedIdentifyTimeout, 5 s, for the PED). -mode start gives up
+// after 1 s, stops the background process and says why.
+TEST_F(PedServerLifecycle, StartupTimeoutStopsABackgroundProcessThatIsNotReady) {
+  const int mute = ::socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  sockaddr_un address{};
+  address.sun_family = AF_UNIX;
+  std::strncpy(address.sun_path, socket_.c_str(), sizeof address.sun_path - 1);
+  ASSERT_EQ(::bind(mute, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  ASSERT_EQ(::listen(mute, 4), 0);  // connections wait in the backlog, unanswered
+
+  const auto before = Clock::now();
+  const Ran ran = start_server({"-bgprocessstartuptimeout", "1"});
+  const auto took = Clock::now() - before;
+  ::close(mute);
+  EXPECT_EQ(ran.exit_code, 1) << ran.out << ran.err;
+  EXPECT_NE(ran.err.find("did not report that it was ready within 1 s "
+                         "(-bgprocessstartuptimeout); it was stopped"),
+            std::string::npos)
+      << ran.err;
+  EXPECT_LT(took, 4500ms) << "it did not wait for the PED's identify timeout";
+  // Nothing is left running: no admin port, no server port, no token.
+  EXPECT_NE(admin({"-mode", "show"}).exit_code, 0);
+  EXPECT_EQ(tcp_wire(port_), nullptr);
+  EXPECT_FALSE(std::filesystem::exists(state_ / ("admin-" + std::to_string(admin_) + ".token")));
+  started_ = false;
+}
+
+// -trustdir: the manufacturer roots from a directory of the operator's choice
+// (default <state dir>/trust).
+TEST_F(PedServerLifecycle, TrustDirPointsAtTheManufacturerRoots) {
+  start_pedsim(kPasswordEntry);
+  const auto roots = dir_.path() / "roots";
+  std::filesystem::create_directories(roots);
+  std::filesystem::rename(state_ / "trust" / "root.pem", roots / "vendor.pem");
+
+  // The default directory is empty now: the start fails and names it.
+  Ran ran = start_server();
+  EXPECT_EQ(ran.exit_code, 1);
+  EXPECT_NE(ran.err.find("no manufacturer root certificate in " + (state_ / "trust").string()),
+            std::string::npos)
+      << ran.err;
+  started_ = false;
+
+  ran = start_server({"-trustdir", roots.string()});
+  ASSERT_EQ(ran.exit_code, 0) << ran.out << ran.err;
+  EXPECT_NE(slurp(log_).find("1 manufacturer root(s) trusted from " + roots.string()),
+            std::string::npos);
+  HsmPeer hsm(tcp_wire(port_), world_, channel::Scheme::one_pass_password);
+  EXPECT_TRUE(hsm.handshake()) << "the HSM's chain verifies against the root in -trustdir";
+}
+
+TEST_F(PedServerLifecycle, TrustDirIsAConfigFileKey) {
+  const auto file = dir_.path() / "p.conf";
+  const auto roots = dir_.path() / "roots";
+  const Ran set = pedserver(
+      {"-mode", "config", "-set", "-configfile", file.string(), "-trustdir", roots.string()});
+  ASSERT_EQ(set.exit_code, 0) << set.err;
+  EXPECT_NE(slurp(file).find("trustdir = "), std::string::npos) << slurp(file);
+  const Ran shown = pedserver({"-mode", "config", "-show", "-configfile", file.string()});
+  EXPECT_NE(shown.out.find(roots.string()), std::string::npos) << shown.out;
+  const Ran help = pedserver({"-mode", "start", "-help"});
+  EXPECT_NE(help.out.find((state_ / "trust").string()), std::string::npos)
+      << "the default follows $STATE_DIRECTORY\n"
+      << help.out;
+}
+
+// systemd's StateDirectory=, LogsDirectory= and ConfigurationDirectory= set
+// $STATE_DIRECTORY, $LOGS_DIRECTORY, $CONFIGURATION_DIRECTORY: the defaults
+// follow them (config/paths.h).
+TEST_F(PedServerLifecycle, SystemdDirectoriesGiveTheDefaultPaths) {
+  start_pedsim();
+  const auto logs = dir_.path() / "logs";
+  const auto conf = dir_.path() / "conf";
+  std::filesystem::create_directories(logs);
+  std::filesystem::create_directories(conf);
+  write_text(conf / "pedserver.conf", "idletimeout = 77\n");
+  const SpawnOptions systemd{{{"STATE_DIRECTORY", state_.string()},
+                              {"LOGS_DIRECTORY", logs.string()},
+                              {"CONFIGURATION_DIRECTORY", conf.string()}},
+                             {},
+                             {},
+                             {},
+                             {}};
+  const Ran started = pedserver({"-mode", "start", "-ped", "sim:" + socket_.string(), "-port",
+                                 std::to_string(port_), "-admin", std::to_string(admin_)},
+                                systemd);
+  started_ = started.exit_code == 0;
+  ASSERT_EQ(started.exit_code, 0) << started.out << started.err;
+  EXPECT_TRUE(std::filesystem::exists(logs / "pedserver.log")) << "the log is in LOGS_DIRECTORY";
+  EXPECT_TRUE(std::filesystem::exists(state_ / ("admin-" + std::to_string(admin_) + ".token")))
+      << "the state is in STATE_DIRECTORY";
+  const nlohmann::json status = show_json();
+  ASSERT_TRUE(status.is_object());
+  EXPECT_EQ(status["server"]["idle_timeout_s"], 77) << "the config file is read from "
+                                                       "CONFIGURATION_DIRECTORY";
+  EXPECT_EQ(status["server"]["log_file"], (logs / "pedserver.log").string());
+}
+
 TEST_F(PedServerLifecycle, NonRootUserWithDefaultPaths) {
   if (::geteuid() != 0) {
     GTEST_SKIP() << "needs root to run pedserver as another user (nobody)";

@@ -177,6 +177,60 @@ TEST_F(PedServerServing, PingsKeepAnAnsweringHsmAndDropOneThatStops) {
   EXPECT_EQ(hsm.closed()->code, AlertCode::timeout);
 }
 
+// -internalshutdowntimeout: an HSM that floods pings and never reads leaves
+// pedserver's writer stuck behind a closed TCP window, so the close_notify at
+// stop cannot go out; the session is cut after the internal shutdown timeout
+// (1 s) rather than after -socketwritetimeout (300 s), and the stop completes.
+TEST_F(PedServerServing, StopCutsASessionThatDoesNotCloseInTime) {
+  start_pedsim(kPasswordEntry);
+  ASSERT_EQ(start_server({"-internalshutdowntimeout", "1", "-socketwritetimeout", "300"}).exit_code,
+            0);
+  const int fd = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  const int small = 4096;  // a small window fills quickly
+  ASSERT_EQ(::setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &small, sizeof small), 0);
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_port = htons(port_);
+  ::inet_pton(AF_INET, "127.0.0.1", &address.sin_addr);
+  ASSERT_EQ(::connect(fd, reinterpret_cast<sockaddr*>(&address), sizeof address), 0);
+  HsmPeer hsm(std::make_unique<TcpWire>(fd), world_, Scheme::one_pass_password);
+  ASSERT_TRUE(hsm.handshake());
+
+  // Pings until pedserver stops reading (its pongs cannot go out); never read.
+  Bytes pending;
+  std::uint64_t pings = 0;
+  bool stuck = false;
+  const auto give_up = Clock::now() + 30s;
+  while (!stuck && Clock::now() < give_up) {
+    if (pending.empty()) {
+      Bytes payload;
+      append_u64_be(payload, ++pings);
+      pending = must(hsm.endpoint().ping(payload)).send;
+    }
+    const ssize_t n = ::send(fd, pending.data(), pending.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+    if (n > 0) {
+      pending.erase(pending.begin(), pending.begin() + n);
+      continue;
+    }
+    ASSERT_TRUE(errno == EAGAIN || errno == EWOULDBLOCK) << std::strerror(errno);
+    pollfd writable{fd, POLLOUT, 0};
+    stuck = ::poll(&writable, 1, 1000) == 0;
+  }
+  ASSERT_TRUE(stuck) << "pedserver kept reading after " << pings << " pings";
+
+  const auto before = Clock::now();
+  const Ran stopped = admin({"-mode", "stop"});
+  EXPECT_EQ(stopped.exit_code, 0) << stopped.err;
+  started_ = stopped.exit_code != 0;
+  EXPECT_LT(Clock::now() - before, 10s);
+  const std::string log = slurp(log_);
+  EXPECT_NE(log.find("the session did not close within 1 s (-internalshutdowntimeout): cutting it"),
+            std::string::npos)
+      << log;
+  EXPECT_NE(log.find("keys wiped: yes"), std::string::npos);
+  EXPECT_NE(log.find("pedserver stopped"), std::string::npos);
+}
+
 TEST_F(PedServerServing, PedUnpluggedMidSessionThenTheNextConnectionWorks) {
   start_pedsim(kPasswordEntry +
                "expect \"Insert a\" 20s\n"

@@ -66,6 +66,51 @@ TEST(ConfigPaths, UserWithoutUsableHomeIsAnError) {
       Environment{.is_root = false, .xdg_config_home = "/cfg", .xdg_state_home = "/state"})));
 }
 
+// systemd's StateDirectory=, LogsDirectory=, ConfigurationDirectory= (config/paths.h).
+TEST(ConfigPaths, SystemdDirectoriesWin) {
+  const Environment user{.is_root = false,
+                         .home = "/home/ops",
+                         .systemd_state_directory = "/var/lib/pedserver:/var/lib/other",
+                         .systemd_logs_directory = "/var/log/pedserver",
+                         .systemd_configuration_directory = "/etc/pedserver"};
+  const DaemonPaths paths = must(default_paths("pedserver", user));
+  EXPECT_EQ(paths.state_dir, "/var/lib/pedserver");  // the first of a list
+  EXPECT_EQ(paths.log_dir, "/var/log/pedserver");
+  EXPECT_EQ(paths.config_file, "/etc/pedserver/pedserver.conf");
+
+  const DaemonPaths root = must(default_paths(
+      "pedclient", Environment{.is_root = true, .systemd_state_directory = "/srv/state"}));
+  EXPECT_EQ(root.state_dir, "/srv/state");
+  EXPECT_EQ(root.log_dir, "/var/log");
+  EXPECT_EQ(root.config_file, "/etc/pedclient.conf");
+
+  // A user's logs follow the state directory when only StateDirectory= is set.
+  const DaemonPaths state_only = must(default_paths(
+      "pedserver",
+      Environment{
+          .is_root = false, .home = "/home/ops", .systemd_state_directory = "/var/lib/pedserver"}));
+  EXPECT_EQ(state_only.log_dir, "/var/lib/pedserver");
+  EXPECT_EQ(state_only.config_file, "/home/ops/.config/pedserver.conf");
+
+  // systemd's directories are enough without HOME.
+  EXPECT_TRUE(
+      is_ok(default_paths("pedserver", Environment{.is_root = false,
+                                                   .systemd_state_directory = "/s",
+                                                   .systemd_configuration_directory = "/c"})));
+}
+
+TEST(ConfigPaths, RelativeSystemdDirectoriesAreIgnored) {
+  const DaemonPaths paths =
+      must(default_paths("pedserver", Environment{.is_root = false,
+                                                  .home = "/home/ops",
+                                                  .systemd_state_directory = "state",
+                                                  .systemd_logs_directory = "",
+                                                  .systemd_configuration_directory = ":/etc/x"}));
+  EXPECT_EQ(paths.state_dir, "/home/ops/.local/state/pedserver");
+  EXPECT_EQ(paths.log_dir, "/home/ops/.local/state/pedserver");
+  EXPECT_EQ(paths.config_file, "/home/ops/.config/pedserver.conf");
+}
+
 TEST(ConfigPaths, PlaceholdersExpand) {
   const DaemonPaths paths{.config_file = "/c/p.conf", .state_dir = "/s/p", .log_dir = "/l"};
   EXPECT_EQ(expand_path_placeholders("{log_dir}/p.log {state_dir} {config_file} {log_dir}", paths),

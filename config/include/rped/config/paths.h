@@ -6,6 +6,12 @@
 //   ~/.local/state/<daemon> log dir       /var/log                   the state dir (XDG: logs are
 //   state)
 //
+// Under systemd, the unit's directories win when set (absolute; of a
+// colon-separated list, the first): $STATE_DIRECTORY (StateDirectory=) is the
+// state dir, $LOGS_DIRECTORY (LogsDirectory=) the log dir, and
+// $CONFIGURATION_DIRECTORY (ConfigurationDirectory=) holds <daemon>.conf. When
+// only $STATE_DIRECTORY is set, a non-root user's logs follow it.
+//
 // The Luna PED server writes its log into its install directory and so fails for
 // a non-root user; ours never points a default at a directory the user cannot own.
 // Per the XDG Base Directory spec, an XDG_* variable that is empty or relative is ignored.
@@ -28,6 +34,10 @@ struct Environment final {
   std::string home{};             // $HOME, else the passwd entry's home directory; may be empty
   std::string xdg_config_home{};  // may be empty
   std::string xdg_state_home{};   // may be empty
+  // systemd's $STATE_DIRECTORY, $LOGS_DIRECTORY, $CONFIGURATION_DIRECTORY; may be empty
+  std::string systemd_state_directory{};
+  std::string systemd_logs_directory{};
+  std::string systemd_configuration_directory{};
   std::filesystem::path
       working_directory{};  // relative command-line paths are made absolute against it
 

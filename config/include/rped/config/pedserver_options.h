@@ -61,6 +61,7 @@ inline constexpr std::string_view pedwritedelay = "pedwritedelay";
 inline constexpr std::string_view pinginterval = "pinginterval";
 inline constexpr std::string_view pingtimeout = "pingtimeout";
 inline constexpr std::string_view ped = "ped";
+inline constexpr std::string_view trustdir = "trustdir";
 }  // namespace opt
 
 // Command ids (the selector's word, or the flag's name).
@@ -200,7 +201,12 @@ inline constexpr std::array kOptionSpecs{
                .max = 86400,
                .unit = "seconds",
                .default_value = "1800",
-               .help = "Close an HSM connection after this long without traffic.",
+               .help = "Close an established HSM connection (timeout alert) when no PED command "
+                       "has come from the HSM and no answer has gone back for this long. "
+                       "Keep-alive pings do not count; the clock stops while the PED works on a "
+                       "command (a custodian may take minutes) and restarts when it answers. "
+                       "The handshake has its own deadline: -socketreadtimeout per phase on an "
+                       "inbound connection, this value in PED-initiated mode.",
                .storage = Storage::config_file},
     OptionSpec{.name = opt::socketreadtimeout,
                .kind = OptionKind::integer,
@@ -285,7 +291,10 @@ inline constexpr std::array kOptionSpecs{
                .max = 10000,
                .unit = "microseconds",
                .default_value = "0",
-               .help = "Pause before each write to the PED (for PEDs behind slow USB hubs).",
+               .help = "USB PEDs only (for PEDs behind slow USB hubs): 0 sends each frame to the "
+                       "PED as one bulk transfer; N > 0 sends it in max-packet-size chunks (64 "
+                       "bytes on a full-speed PED) and waits N microseconds after each chunk "
+                       "before the next. Reads from the PED are not delayed; sim: ignores it.",
                .storage = Storage::config_file},
     OptionSpec{.name = opt::pinginterval,
                .kind = OptionKind::integer,
@@ -309,6 +318,15 @@ inline constexpr std::array kOptionSpecs{
                .help = "The PED to serve: usb (the first Luna PED on USB), usb:VID:PID or "
                        "usb:VID:PID:SERIAL (VID "
                        "and PID: 4 hex digits), or sim:SOCKET (the PED simulator's Unix socket).",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::trustdir,
+               .kind = OptionKind::path,
+               .default_value = "{state_dir}/trust",
+               .value_name = "directory",
+               .help = "Directory of the manufacturer roots trusted for HSM certificate chains: "
+                       "every CERTIFICATE block of every *.pem file in it (at most 64 files). "
+                       "Read at start (the server does not start without a root) and again for "
+                       "each HSM connection, so a new root needs no restart.",
                .storage = Storage::config_file},
 };
 

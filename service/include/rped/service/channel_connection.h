@@ -107,6 +107,10 @@ class ChannelDelegate {
   virtual void on_closing(ChannelConnection& connection, const ChannelEnd& end) = 0;
   // The transport is closed and every coroutine is done; called once, last.
   virtual void on_finished(ChannelConnection& connection, const ChannelEnd& end) = 0;
+  // How log lines and the Alert's detail name the handshake deadline
+  // (ChannelTimeouts::handshake): pedserver calls it the pre-authentication
+  // deadline (docs/pedserver.md).
+  virtual std::string handshake_deadline_name() const { return "handshake deadline"; }
 };
 
 class ChannelConnection {
@@ -132,6 +136,12 @@ class ChannelConnection {
   virtual bool closing() const = 0;
   virtual std::chrono::steady_clock::time_point connected_at() const = 0;
   virtual std::chrono::steady_clock::time_point last_activity() const = 0;
+  // Like shutdown(), but at once rather than posted: for a delegate that has
+  // just seen a protocol violation and must not act on anything the peer sent
+  // after it. The default posts (shutdown()).
+  virtual void close(channel::AlertCode code, std::string reason) {
+    shutdown(code, std::move(reason));
+  }
 
   // Any thread:
   // Graceful: the endpoint sends `code` (sealed when established), the queue
