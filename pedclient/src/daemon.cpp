@@ -25,6 +25,7 @@
 #include <optional>
 
 #include "ped_ids.h"
+#include "peer_listener.h"
 #include "remote_ped.h"
 #include "rped/config/paths.h"
 #include "rped/selftest.h"
@@ -86,7 +87,14 @@ class Daemon final : public HsmRequestHandler {
             io_,
             service::AdminServerConfig{"pedclient", std::string(kSoftwareVersion),
                                        config.admin_port, config.external_admin, config.state_dir},
-            log_, [this](const service::AdminRequest& request) { return admin_request(request); }) {
+            log_, [this](const service::AdminRequest& request) { return admin_request(request); }),
+        peer_(io_,
+              PeerListenerConfig{config.peer_port, config.external_peer, config.state_dir,
+                                 config.link.socket_read},
+              log_, [this] { return peer_busy(); },
+              [this](std::shared_ptr<service::TlsStream> stream, const AcceptedPedserver& from) {
+                return accept_peer(std::move(stream), from);
+              }) {
   }
 
   ~Daemon() override {
@@ -120,6 +128,12 @@ class Daemon final : public HsmRequestHandler {
                  audit.durable_seq);
     }
     log_->info("listening on {}", admin_.listening());
+    if (auto peer = peer_.open(); !peer.ok()) {
+      return fail_start(readiness, peer.error().message);
+    } else if (peer.value()) {
+      log_->info("listening on {} for PED-initiated connections (TLS 1.3, pinned PED servers)",
+                 peer_.listening());
+    }
     signals_.add(SIGINT);
     signals_.add(SIGTERM);
     signals_.async_wait([this](const boost::system::error_code& error, int number) {
@@ -128,6 +142,7 @@ class Daemon final : public HsmRequestHandler {
       }
     });
     admin_.start();
+    peer_.start();
     if (auto attached = attach_hsm(); attached.ok()) {
       log_->info("pedclient {} ready: serving HSM {} ({}) through {} (admin port {}, pid {})",
                  kSoftwareVersion, hsm_serial_, hsm_model_, config_.hsm_socket.string(),
@@ -313,7 +328,8 @@ class Daemon final : public HsmRequestHandler {
 
   // Opens the one Remote PED connection: the HSM's identity on the worker
   // (it blocks), then the dial and handshake on the io_context.
-  void open_link(LinkTarget target, ConnectDone done) {
+  void open_link(LinkTarget target, ConnectDone done,
+                 std::shared_ptr<service::TlsStream> accepted = nullptr) {
     auto backend = current_backend();
     if (!backend) {
       done(hsm::Failure{hsm::Status::internal, std::nullopt,
@@ -347,10 +363,12 @@ class Daemon final : public HsmRequestHandler {
     link_id_ = services.id;
     hsm_asked_disconnect_ = false;
     link_ = std::make_shared<RemotePed>(std::move(target), std::move(services), std::move(hooks));
-    asio::post(worker_, [this, backend, link = link_] {
+    asio::post(worker_, [this, backend, link = link_, accepted] {
       auto identity = std::make_shared<Result<HsmIdentity>>(backend->identity());
-      asio::post(io_, [link, identity] {
-        if (identity->ok()) {
+      asio::post(io_, [link, identity, accepted] {
+        if (identity->ok() && accepted) {
+          link->start_accepted(std::move(*identity).value(), accepted);
+        } else if (identity->ok()) {
           link->start(std::move(*identity).value());
         } else {
           link->abort(hsm::Failure{
@@ -445,6 +463,45 @@ class Daemon final : public HsmRequestHandler {
     if (auto backend = current_backend()) {
       static_cast<void>(backend->complete_disconnect_ped(id));
     }
+  }
+
+  // --- PED-initiated connections (peer_listener.h) ----------------------------
+
+  std::optional<std::string> peer_busy() const {
+    if (stopping_) {
+      return "pedclient is stopping";
+    }
+    if (link_) {
+      return "a Remote PED connection is open or being opened already (" + link_->target().host +
+             ":" + std::to_string(link_->target().port) + "); one per HSM";
+    }
+    if (!backend_) {
+      return "the HSM is not attached (" + last_hsm_error_ + ")";
+    }
+    return std::nullopt;
+  }
+
+  // A pinned PED server dialled in: the HSM side of the channel over its TLS
+  // stream, Full Unified; the HSM learns of the link from ped_connection_state.
+  std::optional<std::string> accept_peer(std::shared_ptr<service::TlsStream> stream,
+                                         const AcceptedPedserver& from) {
+    if (auto busy = peer_busy()) {
+      return busy;  // the state changed during the TLS handshake
+    }
+    LinkTarget target{from.host, from.port, channel::Scheme::full_unified, config_.ped_timeout,
+                      "PED-initiated by PED server '" + from.name + "'"};
+    open_link(
+        std::move(target),
+        [this, name = from.name](const std::optional<hsm::Failure>& failure, const LinkUp& up) {
+          if (failure) {
+            log_->warn("PED-initiated connection from PED server '{}' failed: {}", name,
+                       failure->message);
+            return;
+          }
+          report_link_up(up, channel::Scheme::full_unified);
+        },
+        std::move(stream));
+    return std::nullopt;
   }
 
   // --- PED ids ---------------------------------------------------------------
@@ -785,7 +842,8 @@ class Daemon final : public HsmRequestHandler {
               {"current_connection_time_s", current},
               {"total_connection_time_s", whole_seconds(finished_connection_time_) + current}}},
             {"ped_ids", ids},
-            {"audit", audit_document()}};
+            {"audit", audit_document()},
+            {"peer_listener", peer_.status_document()}};
   }
 
   nlohmann::json audit_document() const {
@@ -841,6 +899,7 @@ class Daemon final : public HsmRequestHandler {
     heartbeat_.refresh();
     log_->info("stopping ({})", why);
     admin_.stop_accepting();
+    peer_.stop();
     boost::system::error_code ignored;
     signals_.cancel(ignored);
     hsm_retry_.cancel();
@@ -882,6 +941,7 @@ class Daemon final : public HsmRequestHandler {
   service::ServiceManager& manager_;
   service::ServiceHeartbeat heartbeat_;
   service::AdminServer admin_;
+  PeerListener peer_;
 
   mutable std::mutex backend_mu_;  // backend_ is read from the worker too
   std::shared_ptr<HsmBackend> backend_;

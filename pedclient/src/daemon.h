@@ -54,6 +54,8 @@ struct DaemonConfig final {
   std::filesystem::path hsm_socket;
   std::uint16_t admin_port = 1504;
   bool external_admin = false;
+  std::uint16_t peer_port = 9697;  // PED-initiated listener (-peerport, -epeer)
+  bool external_peer = true;
   service::ChannelTimeouts link;
   std::chrono::milliseconds ped_timeout{200'000};  // assignid, testid
   std::chrono::seconds shutdown{10};

@@ -23,6 +23,7 @@
 
 #include "daemon.h"
 #include "ped_ids.h"
+#include "pedservers.h"
 #include "rped/config/config_command.h"
 #include "rped/config/help.h"
 #include "rped/config/pedclient_options.h"
@@ -63,6 +64,8 @@ DaemonConfig daemon_config(const config::Invocation& invocation,
   }
   c.admin_port = s.port(opt::admin);
   c.external_admin = s.boolean(opt::eadmin);
+  c.peer_port = s.port(opt::peerport);
+  c.external_peer = s.boolean(opt::epeer);
   c.link.socket_read = seconds_setting(s, opt::socketreadtimeout);
   c.link.socket_write = seconds_setting(s, opt::socketwritetimeout);
   c.link.idle = seconds_setting(s, opt::idletimeout);
@@ -362,7 +365,19 @@ int main(int argc, char** argv) {
   if (command == cmd::assignid || command == cmd::releaseid || command == cmd::testid) {
     return admin_id_command(invocation, command);
   }
+  if (command == cmd::regen) {
+    return run_regen(invocation, state_dir);
+  }
+  if (command == cmd::register_pedserver) {
+    return run_register_pedserver(invocation, state_dir);
+  }
+  if (command == cmd::list_pedservers) {
+    return run_list_pedservers(invocation, state_dir);
+  }
+  if (command == cmd::delete_pedserver) {
+    return run_delete_pedserver(invocation, state_dir);
+  }
   return fail(
       "no command given: use -mode start|stop|show|config|setid|assignid|releaseid|"
-      "deleteid|testid (pedclient -help)");
+      "deleteid|testid|regen, or -pedserver register|list|delete (pedclient -help)");
 }

@@ -90,26 +90,70 @@ asio::awaitable<void> RemotePed::dial(HsmIdentity identity) {
   boost::system::error_code error;
   const std::string peer = service::endpoint_text(socket.remote_endpoint(error));
 
-  channel::HsmEndpointConfig config;
-  config.scheme = target_.scheme;
-  config.hsm_serial = identity.serial;
-  config.certificate_chain = std::move(identity.certificate_chain);
-  auto endpoint = channel::Endpoint::hsm(std::move(config));
+  const std::uint64_t serial = identity.serial;
+  auto endpoint = hsm_endpoint(identity);
   if (!endpoint.ok()) {
     fail_connect(failure(hsm::Status::internal, std::nullopt,
                          "cannot start the channel: " + endpoint.error().message));
     co_return;
   }
-  service::ChannelTimeouts timeouts = services_.timeouts;
-  timeouts.handshake =
-      std::max(std::chrono::milliseconds(1),
-               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  const service::ChannelTimeouts timeouts = handshake_timeouts();
   services_.log->info("link {} {}: connected ({}); handshake {} for HSM {}", services_.id, peer,
-                      target_.origin, channel::scheme_name(target_.scheme), identity.serial);
+                      target_.origin, channel::scheme_name(target_.scheme), serial);
   connection_ =
       service::make_channel_connection(std::move(socket), std::move(endpoint).value(),
                                        service::ChannelLabel{services_.id, peer, "the PED server"},
                                        timeouts, services_.log, shared_from_this());
+  connection_->start();
+}
+
+Result<channel::Endpoint> RemotePed::hsm_endpoint(HsmIdentity& identity) {
+  channel::HsmEndpointConfig config;
+  config.scheme = target_.scheme;
+  config.hsm_serial = identity.serial;
+  config.certificate_chain = std::move(identity.certificate_chain);
+  return channel::Endpoint::hsm(std::move(config));
+}
+
+// The handshake, the custodian at the PED included, ends by the target's deadline.
+service::ChannelTimeouts RemotePed::handshake_timeouts() const {
+  service::ChannelTimeouts timeouts = services_.timeouts;
+  const Clock::time_point deadline = started_at_ + target_.timeout;
+  timeouts.handshake =
+      std::max(std::chrono::milliseconds(1),
+               std::chrono::duration_cast<std::chrono::milliseconds>(deadline - Clock::now()));
+  return timeouts;
+}
+
+void RemotePed::start_accepted(HsmIdentity identity, std::shared_ptr<service::TlsStream> stream) {
+  boost::system::error_code error;
+  const std::string peer = service::endpoint_text(stream->next_layer().remote_endpoint(error));
+  // Only Full Unified: the one-time password of remote RPV initialization is
+  // typed for a `ped connect` the operator started, never for a PED server
+  // that calls in (docs/pedclient.md §9).
+  if (target_.scheme != channel::Scheme::full_unified || !identity.rpv_initialized) {
+    stream->next_layer().close(error);
+    fail_connect(failure(hsm::Status::not_allowed, std::nullopt,
+                         "HSM " + std::to_string(identity.serial) +
+                             " has no Remote PED vector: a PED-initiated connection needs Full "
+                             "Unified (initialize the RPV with 'ped connect -password' and 'ped "
+                             "vector init' first)"));
+    return;
+  }
+  const std::uint64_t serial = identity.serial;
+  auto endpoint = hsm_endpoint(identity);
+  if (!endpoint.ok()) {
+    stream->next_layer().close(error);
+    fail_connect(failure(hsm::Status::internal, std::nullopt,
+                         "cannot start the channel: " + endpoint.error().message));
+    return;
+  }
+  services_.log->info("link {} {}: PED-initiated ({}); handshake {} for HSM {}", services_.id,
+                      peer, target_.origin, channel::scheme_name(target_.scheme), serial);
+  connection_ = service::make_channel_connection(
+      std::move(*stream), std::move(endpoint).value(),
+      service::ChannelLabel{services_.id, peer, "the PED server"}, handshake_timeouts(),
+      services_.log, shared_from_this());
   connection_->start();
 }
 

@@ -84,6 +84,9 @@ class RemotePed final : public service::ChannelDelegate,
 
   // Dials with the HSM's identity (fetched by the caller on the worker).
   void start(HsmIdentity identity);
+  // PED-initiated: runs the channel over a TLS connection a pinned pedserver
+  // opened to this client (PeerListener), Full Unified only, as if dialled.
+  void start_accepted(HsmIdentity identity, std::shared_ptr<service::TlsStream> stream);
   // Gives up before dialling (the identity could not be read).
   void abort(hsm::Failure why) { fail_connect(std::move(why)); }
 
@@ -113,6 +116,8 @@ class RemotePed final : public service::ChannelDelegate,
  private:
   struct Pending;
   boost::asio::awaitable<void> dial(HsmIdentity identity);
+  Result<channel::Endpoint> hsm_endpoint(HsmIdentity& identity);
+  service::ChannelTimeouts handshake_timeouts() const;
   void fail_connect(hsm::Failure failure);
   void answer_pending(std::uint32_t ped_request_id, const Result<hsm::PedResponse>& answer,
                       const hsm::Failure* failure);

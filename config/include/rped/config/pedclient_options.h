@@ -55,6 +55,14 @@ inline constexpr std::string_view auditrotatesize = "auditrotatesize";
 inline constexpr std::string_view auditrotateinterval = "auditrotateinterval";
 inline constexpr std::string_view auditwarnfree = "auditwarnfree";
 inline constexpr std::string_view auditcriticalfree = "auditcriticalfree";
+// PED-initiated mode (docs/pedclient.md §9).
+inline constexpr std::string_view pedserver = "pedserver";
+inline constexpr std::string_view name = "name";
+inline constexpr std::string_view certificate = "certificate";
+inline constexpr std::string_view commonname = "commonname";
+inline constexpr std::string_view force = "force";
+inline constexpr std::string_view peerport = "peerport";
+inline constexpr std::string_view epeer = "epeer";
 }  // namespace opt
 
 namespace cmd {
@@ -67,12 +75,25 @@ inline constexpr std::string_view assignid = "assignid";
 inline constexpr std::string_view releaseid = "releaseid";
 inline constexpr std::string_view deleteid = "deleteid";
 inline constexpr std::string_view testid = "testid";
+inline constexpr std::string_view regen = "regen";
+// -pedserver register|list|delete: the PED servers pinned for PED-initiated mode.
+inline constexpr std::string_view register_pedserver = "register";
+inline constexpr std::string_view list_pedservers = "list";
+inline constexpr std::string_view delete_pedserver = "delete";
 }  // namespace cmd
 
 namespace table_data {
-inline constexpr std::array<std::string_view, 9> kModeWords{
+inline constexpr std::array<std::string_view, 10> kModeWords{
     cmd::start,    cmd::stop,      cmd::show,     cmd::config, cmd::setid,
-    cmd::assignid, cmd::releaseid, cmd::deleteid, cmd::testid};
+    cmd::assignid, cmd::releaseid, cmd::deleteid, cmd::testid, cmd::regen};
+inline constexpr std::array<std::string_view, 3> kPedserverWords{
+    cmd::register_pedserver, cmd::list_pedservers, cmd::delete_pedserver};
+inline constexpr std::array<std::string_view, 2> kNamedPedserver{cmd::register_pedserver,
+                                                                 cmd::delete_pedserver};
+inline constexpr std::array<std::string_view, 1> kRegisterOnly{cmd::register_pedserver};
+inline constexpr std::array<std::string_view, 1> kRegenOnly{cmd::regen};
+inline constexpr std::array<std::string_view, 3> kForceCommands{
+    cmd::regen, cmd::register_pedserver, cmd::delete_pedserver};
 inline constexpr std::array<std::string_view, 2> kFormatWords{"text", "json"};
 inline constexpr std::array<std::string_view, 1> kModeAliases{"m"};
 inline constexpr std::array<std::string_view, 1> kLogfileAliases{"logfilename"};
@@ -96,6 +117,11 @@ inline constexpr std::array kOptionSpecs{
                .allowed = kModeWords,
                .help = "The command to run (see Commands). A leading bare word works too: "
                        "pedclient mode start."},
+    OptionSpec{.name = opt::pedserver,
+               .kind = OptionKind::enumeration,
+               .allowed = kPedserverWords,
+               .help = "Manage the PED servers pinned for PED-initiated connections (the PED "
+                       "server dials this client)."},
     // --- per invocation ---
     OptionSpec{.name = opt::help,
                .kind = OptionKind::flag,
@@ -120,7 +146,29 @@ inline constexpr std::array kOptionSpecs{
                .kind = OptionKind::enumeration,
                .allowed = kFormatWords,
                .default_value = "text",
-               .help = "Output format of the show and testid commands."},
+               .help = "Output format of the show, testid and -pedserver list commands."},
+    OptionSpec{.name = opt::name,
+               .kind = OptionKind::string,
+               .value_name = "pedserver",
+               .help = "Name of the pinned PED server.",
+               .commands = kNamedPedserver,
+               .required_in = kNamedPedserver},
+    OptionSpec{.name = opt::certificate,
+               .kind = OptionKind::path,
+               .help = "The PED server's certificate (PEM file, P-521), made there with "
+                       "'pedserver -regen'.",
+               .commands = kRegisterOnly,
+               .required_in = kRegisterOnly},
+    OptionSpec{.name = opt::commonname,
+               .kind = OptionKind::string,
+               .value_name = "CN",
+               .help = "Common name of this client's new certificate.",
+               .commands = kRegenOnly,
+               .required_in = kRegenOnly},
+    OptionSpec{.name = opt::force,
+               .kind = OptionKind::flag,
+               .help = "Do not ask for confirmation.",
+               .commands = kForceCommands},
     OptionSpec{
         .name = opt::ignoreidletimeout,
         .kind = OptionKind::flag,
@@ -220,6 +268,19 @@ inline constexpr std::array kOptionSpecs{
                .default_value = "256",
                .help = "Log at error level and report it to systemd when free space falls below "
                        "this (or 5 %); at a full disk records stay in the HSM until space returns.",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::peerport,
+               .kind = OptionKind::port,
+               .default_value = "9697",
+               .help = "TCP port of the listener for PED-initiated connections (TLS 1.3, pinned "
+                       "certificates). It listens only once this client has a certificate "
+                       "(-mode regen).",
+               .storage = Storage::config_file},
+    OptionSpec{.name = opt::epeer,
+               .kind = OptionKind::boolean,
+               .default_value = "1",
+               .help = "1: the PED-initiated listener is on all interfaces; 0: on the loopback "
+                       "interface only (PED servers behind an SSH tunnel).",
                .storage = Storage::config_file},
     OptionSpec{.name = opt::idletimeout,
                .kind = OptionKind::integer,
@@ -353,6 +414,21 @@ inline constexpr std::array kCommands{
     CommandSpec{.id = cmd::testid,
                 .selector = opt::mode,
                 .summary = "Test the connection to the PED server of PED id -id."},
+    CommandSpec{.id = cmd::regen,
+                .selector = opt::mode,
+                .summary = "Make this client's P-521 key and self-signed certificate for "
+                           "PED-initiated connections, with the common name -commonname. PED "
+                           "servers that pinned the old certificate must be given the new one."},
+    CommandSpec{.id = cmd::register_pedserver,
+                .selector = opt::pedserver,
+                .summary = "Pin the certificate -certificate of the PED server -name: it may then "
+                           "dial this client (PED-initiated mode)."},
+    CommandSpec{.id = cmd::list_pedservers,
+                .selector = opt::pedserver,
+                .summary = "List the pinned PED servers."},
+    CommandSpec{.id = cmd::delete_pedserver,
+                .selector = opt::pedserver,
+                .summary = "Unpin the PED server -name."},
 };
 }  // namespace table_data
 
