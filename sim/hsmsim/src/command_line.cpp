@@ -7,6 +7,7 @@
 #include <optional>
 #include <vector>
 
+#include "rped/hsmsim/ped_ping.h"
 #include "rped/hsmsim/pkc.h"
 
 namespace rped::hsmsim {
@@ -153,6 +154,7 @@ constexpr OptionSpec kConnect[] = {
 constexpr OptionSpec kSet[] = {{"ip", Takes::value}, {"port", Takes::value}};
 constexpr OptionSpec kVectorInit[] = {
     {"ip", Takes::value}, {"port", Takes::value}, {"force", Takes::nothing}};
+constexpr OptionSpec kCount[] = {{"count", Takes::value}};
 constexpr OptionSpec kForce[] = {{"force", Takes::nothing}};
 constexpr OptionSpec kLabel[] = {{"label", Takes::value}, {"force", Takes::nothing}};
 constexpr OptionSpec kPolicy[] = {{"policy", Takes::value}, {"value", Takes::value}};
@@ -252,6 +254,15 @@ CommandResult dispatch(Hsm& hsm, std::span<const std::string> words, Console& ou
   if (command == "ped vector erase") {
     HSMSIM_OPTIONS(o, kForce);
     return hsm.ped_vector_erase(flag(o, "force"), out);
+  }
+  if (command == "ped ping") {
+    HSMSIM_OPTIONS(o, kCount);
+    const auto count = number(text(o, "count").value_or(std::to_string(kPedPingDefaultCount)), 1,
+                              kPedPingMaxCount);
+    if (!count) {
+      return bad("-count must be 1 to " + std::to_string(kPedPingMaxCount));
+    }
+    return ped_ping(hsm, static_cast<std::uint32_t>(*count), out);
   }
   if (command == "hsm init") {
     HSMSIM_OPTIONS(o, kLabel);
@@ -435,6 +446,8 @@ std::string command_help() {
          "  ped vector init [-ip IP] [-port P] [-force]            create the RPV and the orange "
          "keys\n"
          "  ped vector erase [-force]                              erase the RPV\n"
+         "  ped ping [-count N]                                    time N get_status round trips "
+         "to the PED\n"
          "  hsm init -label L [-force]                             initialize (blue SO key, red "
          "domain key)\n"
          "  hsm zeroize [-force]                                   zeroize (the RPV and the "

@@ -1082,6 +1082,12 @@ CommandResult Hsm::ped_set_body(std::optional<std::string> host, std::optional<s
   return {};
 }
 
+CommandResult Hsm::ped_get_status() {
+  // get_status has an empty body and works in every PED mode (docs/ped-device.md).
+  const PedOutcome outcome = impl_->run_ped(ped::Op::get_status, SecretBytes{});
+  return CommandResult{outcome.code, outcome.message};
+}
+
 CommandResult Hsm::ped_show(Console& out) {
   const Impl& m = *impl_;
   const std::lock_guard lock(m.mu);

@@ -147,6 +147,9 @@ class Hsm final {
   CommandResult ped_show(Console& out);
   CommandResult ped_vector_init(const VectorInitArgs& args, Console& out);
   CommandResult ped_vector_erase(bool force, Console& out);
+  // One get_status through pedclient, pedserver and the PED and back, for
+  // `ped ping` (ped_ping.h, the PED round trip in bench/). Prints nothing.
+  CommandResult ped_get_status();
 
   CommandResult hsm_init(const std::string& label, bool force, Console& out);
   CommandResult hsm_zeroize(bool force, Console& out);
