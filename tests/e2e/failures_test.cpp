@@ -9,8 +9,8 @@ TEST_F(E2eTest, ConnectToAPortNobodyListensOnFailsFastNamingTheAddress) {
   HsmHost& h = start_hsm(1234567);
   const std::uint16_t nobody = free_port();
   const auto started = std::chrono::steady_clock::now();
-  const Ran ran = cmd(h, "ped connect -ip 127.0.0.1 -port " + std::to_string(nobody) +
-                             " -password 12345678");
+  const Ran ran =
+      cmd(h, "ped connect -ip 127.0.0.1 -port " + std::to_string(nobody) + " -password 12345678");
   const auto took = std::chrono::steady_clock::now() - started;
   EXPECT_EQ(ran.exit_code, 1) << ran.out << ran.err;
   EXPECT_TRUE(contains(ran.out, "CKR_UNABLE_TO_CONNECT")) << ran.out;
@@ -67,13 +67,39 @@ TEST_F(E2eTest, PedUnpluggedMidLoginThenReconnect) {
   EXPECT_EQ(login.exit_code, 0) << login.out;
 }
 
+// The custodian leaves Remote PED mode on the PED while the HSM is connected:
+// the session ends with remote_mode_exited, the HSM is told (ped show names
+// it, PED operations get CKR_PED_UNPLUGGED), and once the custodian is back in
+// Remote PED mode a new ped connect works without restarting anything.
+TEST_F(E2eTest, CustodianLeavesRemotePedModeThenReconnect) {
+  HsmHost& h = start_all(rpv_init_script() + script::expect("HSM 1234567") +
+                         "wait 3s\nexit-remote\nwait 500ms\nmode remote\n" +
+                         script::orange_login("blank1", "4321"));
+  initialize_rpv_and_connect(h);
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 30s))
+      << pedclient(h, {"-mode", "show"}).out;
+  const Ran shown = cmd(h, "ped show");
+  EXPECT_TRUE(contains(shown.out, "remote_mode_exited")) << shown.out;
+  const Ran refused = cmd(h, "hsm init -label gone");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_TRUE(contains(refused.out, "CKR_PED_UNPLUGGED")) << refused.out;
+  Ran again;
+  ASSERT_TRUE(wait_until(
+      [&] {
+        again = cmd(h, "ped connect " + connect_args());
+        return again.exit_code == 0;
+      },
+      60s))
+      << again.out;
+  EXPECT_TRUE(contains(cmd(h, "ped show").out, "C(2e,2s)"));
+}
+
 // (g) pedclient closes an idle connection (-idletimeout 2); the HSM is told why.
 TEST_F(E2eTest, IdleTimeoutEndsTheConnectionAndReconnectWorks) {
-  HsmHost& h = start_all(rpv_init_script() + script::orange_login("blank1", "4321"),
-                         {"-idletimeout", "2"});
+  HsmHost& h =
+      start_all(rpv_init_script() + script::orange_login("blank1", "4321"), {"-idletimeout", "2"});
   initialize_rpv_and_connect(h);
-  EXPECT_TRUE(wait_until(
-      [&] { return link_state(h) == "Disconnected"; }, 20s))
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 20s))
       << pedclient(h, {"-mode", "show"}).out;
   const Ran shown = cmd(h, "ped show");
   EXPECT_TRUE(contains(shown.out, "idle")) << shown.out;
@@ -92,8 +118,7 @@ TEST_F(E2eTest, NetworkCutThenReconnect) {
   initialize_rpv_and_connect(h);
   ::kill(pedserver_->pid(), SIGKILL);
   pedserver_->wait(5s);
-  EXPECT_TRUE(wait_until(
-      [&] { return link_state(h) == "Disconnected"; }, 30s))
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 30s))
       << pedclient(h, {"-mode", "show"}).out;
   const Ran down = cmd(h, "hsm init -label cut");
   EXPECT_EQ(down.exit_code, 1) << down.out;
@@ -132,12 +157,11 @@ TEST_F(E2eTest, SecondHsmIsRefusedUntilTheFirstEnds) {
 
 // (d) An orange key of another HSM's RPV: the connect fails and says why.
 TEST_F(E2eTest, WrongOrangeKeyFailsTheConnectWithAClearMessage) {
-  HsmHost& first = start_all(rpv_init_script() + script::password("11112222") +
-                             script::create_orange("blank2", "8642") +
-                             // The wrong key: pedserver reads it for the RPK and refuses it.
-                             script::expect("PED Key (ORANGE)") + script::present("blank2") +
-                             script::expect("Awaiting command...") +
-                             script::orange_login("blank1", "4321"));
+  HsmHost& first = start_all(
+      rpv_init_script() + script::password("11112222") + script::create_orange("blank2", "8642") +
+      // The wrong key: pedserver reads it for the RPK and refuses it.
+      script::expect("PED Key (ORANGE)") + script::present("blank2") +
+      script::expect("Awaiting command...") + script::orange_login("blank1", "4321"));
   initialize_rpv_and_connect(first);
   ASSERT_EQ(cmd(first, "ped disconnect").exit_code, 0);
   HsmHost& second = start_hsm(7654321);
