@@ -410,6 +410,7 @@ class FaultTest : public E2eTest {
   // failed must have changed nothing. `effect` says whether its effect is there.
   void account(const Ran& ran, bool effect, const std::string& before, const std::string& after,
                const std::string& what) {
+    std::cout << "[fault]   " << what << " -> " << result_line(ran) << "\n";
     if (ran.exit_code == 0) {
       ++tally().acknowledged;
       if (effect) {
@@ -428,6 +429,16 @@ class FaultTest : public E2eTest {
   }
 
   // `role show`: one line per role ("so  HSM SO  initialized, ..., logged in").
+  // LunaCM's last line, "Command Result : ...", without the prefix.
+  static std::string result_line(const Ran& ran) {
+    const auto at = ran.out.rfind("Command Result : ");
+    if (at == std::string::npos) {
+      return "exit " + std::to_string(ran.exit_code);
+    }
+    const auto end = ran.out.find('\n', at);
+    return ran.out.substr(at + 17, end == std::string::npos ? end : end - at - 17);
+  }
+
   bool logged_in(const HsmHost& h, const std::string& role_name) {
     std::istringstream lines(cmd(h, "role show").out);
     for (std::string line; std::getline(lines, line);) {
