@@ -131,7 +131,9 @@ enum class Direction { to_server, to_client };
 class FaultProxy final {
  public:
   explicit FaultProxy(std::uint16_t target) : target_(target) {
-    listener_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    // CLOEXEC everywhere: the processes the test forks must not hold the
+    // proxy's sockets open (a close would then cut nothing).
+    listener_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     const int one = 1;
     ::setsockopt(listener_, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
     sockaddr_in address{};
@@ -218,11 +220,11 @@ class FaultProxy final {
   }
 
   void accept_one() {
-    const int accepted = ::accept(listener_, nullptr, nullptr);
+    const int accepted = ::accept4(listener_, nullptr, nullptr, SOCK_CLOEXEC);
     if (accepted < 0) {
       return;
     }
-    const int upstream = ::socket(AF_INET, SOCK_STREAM, 0);
+    const int upstream = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
@@ -466,7 +468,15 @@ class FaultTest : public E2eTest {
   // A new pedsim process (the custodian with a new script); the old one is
   // stopped (or was killed). pedserver re-attaches to it.
   void fresh_ped(const std::string& custodian) {
-    stop(pedsim_);
+    // The custodian walks away: SIGTERM, and SIGKILL if the script thread
+    // does not let go within 2 s (it may sit in an `expect`).
+    if (pedsim_) {
+      pedsim_->terminate();
+      if (!pedsim_->wait(2s)) {
+        ::kill(pedsim_->pid(), SIGKILL);
+        pedsim_->wait(5s);
+      }
+    }
     pedsim_.reset();
     std::error_code ignored;
     std::filesystem::remove(ped_socket_, ignored);  // stale after a kill -9
