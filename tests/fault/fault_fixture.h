@@ -82,7 +82,9 @@ class FaultEnvironment final : public ::testing::Environment {
               << "failed operations          : " << t.failed_clean + t.half_applied
               << " (state unchanged: " << t.failed_clean << ", half-applied: " << t.half_applied
               << ")\n"
-              << "records lost               : " << t.lost() << "  (must be 0)\n"
+              << "records lost               : " << t.lost()
+              << "  (must be 0; no audit log on main yet: PED operations hsmsim acknowledged "
+                 "whose effect is missing from hsm.state)\n"
               << "secrets leaked             : " << t.leaks << "  (must be 0; " << t.scanned_files
               << " files scanned)\n";
     for (const std::string& s : t.unrecovered) {
@@ -590,6 +592,7 @@ class FaultTest : public E2eTest {
   }
 
   void collect_state_secrets() {
+    secrets_.clear();
     for (const std::string pin : {"1111", "2222", "3333", "4444", "5555", "1234", kOrangePin}) {
       secrets_.push_back({"PIN " + pin, pin, true});
     }
@@ -642,7 +645,7 @@ class FaultTest : public E2eTest {
   // Every log file and every process's stdout/stderr under the test directory
   // (the custodian's scripts, the key files and hsm.state hold secrets by design
   // and are not outputs); a core file counts as a failure of its own.
-  void scan_for_leaks() {
+  int scan_for_leaks(bool record = true) {
     int hits = 0;
     std::error_code ec;
     for (auto it = std::filesystem::recursive_directory_iterator(dir_.path(), ec);
@@ -662,11 +665,14 @@ class FaultTest : public E2eTest {
       if (!output) {
         continue;
       }
-      ++tally().scanned_files;
+      tally().scanned_files += record ? 1 : 0;
       const std::string text = slurp(path);
       for (const Secret& secret : secrets_) {
         if (const int n = count_hits(text, secret); n > 0) {
           hits += n;
+          if (!record) {
+            continue;
+          }
           const auto at = text.find(secret.needle);
           const auto from = at > 60 ? at - 60 : 0;
           ADD_FAILURE() << secret.name << " found " << n << " time(s) in " << path << ": ..."
@@ -675,7 +681,10 @@ class FaultTest : public E2eTest {
         }
       }
     }
-    tally().leaks += hits;
+    if (record) {
+      tally().leaks += hits;
+    }
+    return hits;
   }
 
   std::set<std::filesystem::path> setup_outputs_;

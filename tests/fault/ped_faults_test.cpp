@@ -246,3 +246,30 @@ TEST_F(PedFaultTest, KeysRemovedMidway) {
 
 }  // namespace
 }  // namespace rped::fault::test
+
+namespace rped::fault::test {
+namespace {
+
+// The leak scan itself: planted secrets are found (a PIN only as a whole
+// number, key material raw and in hex), and the count is what was planted.
+TEST_F(FaultTest, LeakScanFindsPlantedSecrets) {
+  collect_state_secrets();
+  const auto blue1 = pedsim::load_key_file(keys_ / "blue1.json");
+  ASSERT_TRUE(blue1.ok());
+  const auto split = pedsim::unseal_key(blue1.value(), SecretBytes::copy_of(ByteView(
+                                                           reinterpret_cast<const std::uint8_t*>("1111"), 4)));
+  ASSERT_TRUE(split.ok());
+  const auto planted = dir_.path() / "planted.log";
+  write_text(planted, "port 41111 and 11112 are not PINs\n");
+  EXPECT_EQ(scan_for_leaks(false), 0);
+  write_text(planted, "typed pin 1111.\nsplit " + hex(split->split.reveal()) + "\n" +
+                          hex(split->split.reveal(), true) + "\n");
+  EXPECT_EQ(scan_for_leaks(false), 3);
+  write_text(planted, "otp=" + std::string(kOtp) + "\n");
+  EXPECT_EQ(scan_for_leaks(false), 1);
+  std::filesystem::remove(planted);
+  EXPECT_EQ(scan_for_leaks(false), 0);
+}
+
+}  // namespace
+}  // namespace rped::fault::test
