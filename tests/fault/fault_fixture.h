@@ -24,8 +24,10 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <array>
 #include <atomic>
 #include <cstdlib>
+#include <functional>
 #include <iostream>
 #include <mutex>
 #include <random>
@@ -364,7 +366,6 @@ class FaultTest : public E2eTest {
 
   void injected(const std::string& what) {
     ++tally().faults;
-    ++faults_here_;
     last_fault_ = what;
     std::cout << "[fault] " << what << "\n";
   }
@@ -692,7 +693,6 @@ class FaultTest : public E2eTest {
   std::vector<Secret> secrets_;
   std::vector<std::string> extra_pins_;
   std::mt19937_64 rng_;
-  int faults_here_ = 0;
   int blanks_ = 0;
   std::string last_fault_;
 };

@@ -6,6 +6,8 @@
 // -socketreadtimeout fires). Both daemons run with -socketreadtimeout 2.
 // Random packet loss needs nft/iptables in a network namespace; the test says
 // why it is skipped when they are missing. Clock jumps: see the last test.
+#include <cstdio>
+
 #include "fault/fault_fixture.h"
 
 namespace rped::fault::test {
