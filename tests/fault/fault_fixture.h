@@ -50,13 +50,13 @@ using namespace std::chrono_literals;
 // The tally of the whole run
 
 struct FaultTally {
-  int faults = 0;           // faults injected
-  int recovered = 0;        // sessions that worked again afterwards (ped connect + PED operation)
-  int acknowledged = 0;     // PED operations the HSM answered CKR_OK
-  int in_effect = 0;        // ... whose effect is in hsm.state
-  int failed_clean = 0;     // failed PED operations that left hsm.state unchanged
-  int half_applied = 0;     // failed PED operations that changed hsm.state anyway
-  int leaks = 0;            // secret hits in logs and outputs
+  int faults = 0;        // faults injected
+  int recovered = 0;     // sessions that worked again afterwards (ped connect + PED operation)
+  int acknowledged = 0;  // PED operations the HSM answered CKR_OK
+  int in_effect = 0;     // ... whose effect is in hsm.state
+  int failed_clean = 0;  // failed PED operations that left hsm.state unchanged
+  int half_applied = 0;  // failed PED operations that changed hsm.state anyway
+  int leaks = 0;         // secret hits in logs and outputs
   int scanned_files = 0;
   std::vector<std::string> skipped;  // "scenario: reason"
   std::vector<std::string> unrecovered;
@@ -270,8 +270,7 @@ class FaultProxy final {
           return;
         case Fault::Kind::flip_bit:
           chunk[at] ^= static_cast<std::uint8_t>(1U << (fault_.seed % 8));
-          what << "flipped bit " << fault_.seed % 8 << " of byte " << at << " of "
-               << chunk.size();
+          what << "flipped bit " << fault_.seed % 8 << " of byte " << at << " of " << chunk.size();
           break;
         case Fault::Kind::drop_bytes: {
           const std::size_t n = std::min<std::size_t>(3, chunk.size() - at);
@@ -457,10 +456,9 @@ class FaultTest : public E2eTest {
   // --- PED and connection helpers ----------------------------------------------
 
   bool ped_attached(bool want) {
-    const Ran shown = run(kPedserver,
-                          {"-mode", "show", "-format", "json", "-admin",
-                           std::to_string(server_admin_)},
-                          dir_.path(), server_env());
+    const Ran shown = run(
+        kPedserver, {"-mode", "show", "-format", "json", "-admin", std::to_string(server_admin_)},
+        dir_.path(), server_env());
     if (shown.exit_code != 0) {
       return false;
     }
@@ -518,13 +516,13 @@ class FaultTest : public E2eTest {
   // hsmsim run again on the same state directory (after kill -9).
   void restart_hsmsim(HsmHost& h, std::uint64_t serial) {
     h.hsmsim.reset();
-    h.hsmsim.emplace(kHsmsim,
-                     std::vector<std::string>{
-                         "run", "--state", h.state.string(), "--serial", std::to_string(serial),
-                         "--manufacturer", manufacturer_.string(), "--ped-timeout",
-                         std::to_string(kPedSeconds), "--connect-timeout",
-                         std::to_string(kPedSeconds)},
-                     dir_.path());
+    h.hsmsim.emplace(
+        kHsmsim,
+        std::vector<std::string>{"run", "--state", h.state.string(), "--serial",
+                                 std::to_string(serial), "--manufacturer", manufacturer_.string(),
+                                 "--ped-timeout", std::to_string(kPedSeconds), "--connect-timeout",
+                                 std::to_string(kPedSeconds)},
+        dir_.path());
     EXPECT_TRUE(wait_until([&] { return contains(h.hsmsim->out(), "control socket"); }))
         << h.hsmsim->err();
   }
@@ -608,17 +606,16 @@ class FaultTest : public E2eTest {
     }
     // The splits (and the RPK private key) behind the demo keys and the orange key.
     const std::vector<std::pair<std::string, std::string>> opened{
-        {"blue1", "1111"}, {"blue2", "2222"}, {"blue3", "3333"}, {"black1", "1234"},
-        {"red1", ""},      {"blank1", kOrangePin}};
+        {"blue1", "1111"},  {"blue2", "2222"}, {"blue3", "3333"},
+        {"black1", "1234"}, {"red1", ""},      {"blank1", kOrangePin}};
     for (const auto& [key, pin] : opened) {
       const auto record = pedsim::load_key_file(keys_ / (key + ".json"));
       if (!record.ok() || record->is_blank()) {
         continue;
       }
-      const auto unsealed =
-          pedsim::unseal_key(record.value(), SecretBytes::copy_of(ByteView(
-                                          reinterpret_cast<const std::uint8_t*>(pin.data()),
-                                          pin.size())));
+      const auto unsealed = pedsim::unseal_key(
+          record.value(), SecretBytes::copy_of(ByteView(
+                              reinterpret_cast<const std::uint8_t*>(pin.data()), pin.size())));
       if (unsealed.ok()) {
         add_secret_bytes(key + " split", unsealed->split.reveal());
         add_secret_bytes(key + " RPK private key", unsealed->rpk_private.reveal());
@@ -661,8 +658,8 @@ class FaultTest : public E2eTest {
         ADD_FAILURE() << "core file: " << path;
         continue;
       }
-      const bool output = name.ends_with(".log") || name.starts_with("out-") ||
-                          name.starts_with("err-");
+      const bool output =
+          name.ends_with(".log") || name.starts_with("out-") || name.starts_with("err-");
       if (!output) {
         continue;
       }

@@ -87,7 +87,8 @@ class NetworkFaultTest : public FaultTest {
   std::size_t count_timeouts() {
     const std::string log = slurp(server_log_);
     std::size_t n = 0;
-    for (auto at = log.find("(timeout)"); at != std::string::npos; at = log.find("(timeout)", at + 1)) {
+    for (auto at = log.find("(timeout)"); at != std::string::npos;
+         at = log.find("(timeout)", at + 1)) {
       ++n;
     }
     return n;
@@ -125,7 +126,10 @@ TEST_F(NetworkFaultTest, ResetsDelayAndAlteredBytesMidLogin) {
                            contains(said, "decode") || contains(said, "malformed");
       const bool stalled = contains(said, "stalled") || contains(said, "socketreadtimeout");
       std::cout << "[fault]   daemons said: "
-                << (refused ? "MAC/decode error" : stalled ? "read timeout" : "other") << "\n";
+                << (refused   ? "MAC/decode error"
+                    : stalled ? "read timeout"
+                              : "other")
+                << "\n";
       EXPECT_TRUE(refused || stalled) << c.what << ": the receiver did not say why\n" << said;
     }
     recover(h, c.what);
@@ -169,9 +173,9 @@ TEST_F(NetworkFaultTest, PartitionsMidHandshakeAndMidLogin) {
       injected(what);
       const std::string before = role_fingerprint(h);
       const auto started = std::chrono::steady_clock::now();
-      auto op = cmd_async(h, handshake ? "ped connect -ip 127.0.0.1 -port " +
-                                             std::to_string(proxy_->port())
-                                       : std::string("role login -name so"));
+      auto op = cmd_async(
+          h, handshake ? "ped connect -ip 127.0.0.1 -port " + std::to_string(proxy_->port())
+                       : std::string("role login -name so"));
       if (!client_side) {
         // pedserver's deadline ends its side; then the partition heals as a reset.
         EXPECT_TRUE(wait_until([&] { return count_timeouts() > timeouts; }, deadline))
@@ -247,14 +251,17 @@ TEST(PacketLoss, RandomDropInANetworkNamespace) {
   }
   TempDir out;
   const std::string self = std::filesystem::read_symlink("/proc/self/exe").string();
-  const Ran inner = run(program_on_path("unshare"),
-                        {"-n", self, "--gtest_also_run_disabled_tests",
-                         "--gtest_filter=NetworkFaultTest.DISABLED_PacketLossInsideANamespace"},
-                        out.path(),
-                        SpawnOptions{{{"RPED_FAULT_NETNS", "1"},
-                                      {"RPED_FAULT_SEED", std::to_string(fault_seed())}},
-                                     {}, {}, {}, {}},
-                        150s);
+  const Ran inner = run(
+      program_on_path("unshare"),
+      {"-n", self, "--gtest_also_run_disabled_tests",
+       "--gtest_filter=NetworkFaultTest.DISABLED_PacketLossInsideANamespace"},
+      out.path(),
+      SpawnOptions{{{"RPED_FAULT_NETNS", "1"}, {"RPED_FAULT_SEED", std::to_string(fault_seed())}},
+                   {},
+                   {},
+                   {},
+                   {}},
+      150s);
   // The inner run's own lines, indented, so the transcript shows what happened.
   std::istringstream lines(inner.out);
   for (std::string line; std::getline(lines, line);) {
@@ -289,8 +296,8 @@ TEST_F(NetworkFaultTest, DISABLED_PacketLossInsideANamespace) {
       " numgen random mod 100 \"<\" " + std::to_string(kLossPercent) + " counter drop";
   ASSERT_EQ(std::system(("nft add table inet fault && nft add chain inet fault out "
                          "'{ type filter hook output priority 0; }' && "
-                         "nft add rule inet fault out tcp dport " + port + rule +
-                         " && nft add rule inet fault out tcp sport " + port + rule)
+                         "nft add rule inet fault out tcp dport " +
+                         port + rule + " && nft add rule inet fault out tcp sport " + port + rule)
                             .c_str()),
             0);
   std::vector<bool> ok;
@@ -356,8 +363,9 @@ TEST_F(NetworkFaultTest, DISABLED_PacketLossInsideANamespace) {
 TEST(ClockJumps, DeadlinesAndWallClock) {
   const bool faketime = !program_on_path("faketime").empty();
   const std::string why =
-      std::string("clock jumps: the system clock is shared (setting it needs CAP_SYS_TIME and "
-                  "would disturb other jobs); ") +
+      std::string(
+          "clock jumps: the system clock is shared (setting it needs CAP_SYS_TIME and "
+          "would disturb other jobs); ") +
       (faketime ? "faketime is present but the scenario is not implemented yet"
                 : "faketime (libfaketime) is not installed, so a wall-clock-only jump cannot be "
                   "shown to leave the monotonic deadlines alone");

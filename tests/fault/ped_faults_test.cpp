@@ -31,7 +31,7 @@ std::string blue_quorum_unplugged_at(int point) {
   return s;
 }
 
-const char* const kLoginPoints[] = {"before key 1", "after PIN 1", "before key 2",
+const char* const kLoginPoints[] = {"before key 1", "after PIN 1",  "before key 2",
                                     "after PIN 2",  "before key 3", "after PIN 3"};
 
 class PedFaultTest : public FaultTest {
@@ -94,16 +94,15 @@ TEST_F(PedFaultTest, UnplugAtEveryStepOfA3Of5SoLogin) {
 // role init -name co (create_keyset, no reuse, 1 of 1 on a fresh blank),
 // cut by an unplug at `point`.
 std::string create_black_unplugged_at(int point, const std::string& blank, const std::string& pin) {
-  const std::vector<std::string> steps{
-      script::expect("Do you wish to reuse"),
-      "no\n" + script::expect("Enter M value:"),
-      "pin 1\n" + script::expect("Enter N value:"),
-      "pin 1\n" + script::expect("PED Key (BLACK)"),
-      script::present(blank) + script::expect("Overwrite?"),
-      "yes\n" + script::expect("Enter new PED PIN"),
-      "pin " + pin + "\n" + script::expect("Confirm new PED PIN:"),
-      "pin " + pin + "\n" + script::expect("Create duplicate"),
-      "no\n"};
+  const std::vector<std::string> steps{script::expect("Do you wish to reuse"),
+                                       "no\n" + script::expect("Enter M value:"),
+                                       "pin 1\n" + script::expect("Enter N value:"),
+                                       "pin 1\n" + script::expect("PED Key (BLACK)"),
+                                       script::present(blank) + script::expect("Overwrite?"),
+                                       "yes\n" + script::expect("Enter new PED PIN"),
+                                       "pin " + pin + "\n" + script::expect("Confirm new PED PIN:"),
+                                       "pin " + pin + "\n" + script::expect("Create duplicate"),
+                                       "no\n"};
   std::string s;
   for (std::size_t i = 0; i < steps.size(); ++i) {
     s += steps[i];
@@ -115,18 +114,19 @@ std::string create_black_unplugged_at(int point, const std::string& blank, const
 }
 
 const char* const kCreatePoints[] = {
-    "at the reuse question", "at the M prompt",      "at the N prompt",
-    "at the key prompt",     "at the overwrite question", "at the new PIN prompt",
-    "at the PIN confirmation", "at the duplicate question (key written)"};
+    "at the reuse question",     "at the M prompt",
+    "at the N prompt",           "at the key prompt",
+    "at the overwrite question", "at the new PIN prompt",
+    "at the PIN confirmation",   "at the duplicate question (key written)"};
 
 TEST_F(PedFaultTest, UnplugAtEveryStepOfARoleInitKeyCreation) {
   HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
                          script::hsm_init() + script::blue_quorum());
   initialize_rpv_and_connect_quietly(h);
   // The Partition SO creates the Crypto Officer.
-  for (const std::string command : {"hsm init -label fault", "role login -name so",
-                                    "partition create", "partition init -label fp",
-                                    "role logout", "role login -name po"}) {
+  for (const std::string command :
+       {"hsm init -label fault", "role login -name so", "partition create",
+        "partition init -label fp", "role logout", "role login -name po"}) {
     const Ran ran = cmd(h, command);
     ASSERT_EQ(ran.exit_code, 0) << command << ": " << ran.out;
   }
@@ -189,9 +189,9 @@ TEST_F(PedFaultTest, KeysRemovedMidway) {
       script::hsm_init() + script::blue_quorum() +
       // role init -name co: the blank pulled out at the PIN confirmation.
       script::expect("Do you wish to reuse") + "no\n" + script::expect("Enter M value:") +
-      "pin 1\n" + script::expect("Enter N value:") + "pin 1\n" +
-      script::expect("PED Key (BLACK)") + script::present(blank) + script::expect("Overwrite?") +
-      "yes\n" + script::expect("Enter new PED PIN") + "pin " + pin + "\n" +
+      "pin 1\n" + script::expect("Enter N value:") + "pin 1\n" + script::expect("PED Key (BLACK)") +
+      script::present(blank) + script::expect("Overwrite?") + "yes\n" +
+      script::expect("Enter new PED PIN") + "pin " + pin + "\n" +
       script::expect("Confirm new PED PIN:") + "remove\n" +
       // The retry (blank2 was not written: the key was out).
       create_black_unplugged_at(-1, blank, pin));
@@ -256,8 +256,9 @@ TEST_F(FaultTest, LeakScanFindsPlantedSecrets) {
   collect_state_secrets();
   const auto blue1 = pedsim::load_key_file(keys_ / "blue1.json");
   ASSERT_TRUE(blue1.ok());
-  const auto split = pedsim::unseal_key(blue1.value(), SecretBytes::copy_of(ByteView(
-                                                           reinterpret_cast<const std::uint8_t*>("1111"), 4)));
+  const auto split = pedsim::unseal_key(
+      blue1.value(),
+      SecretBytes::copy_of(ByteView(reinterpret_cast<const std::uint8_t*>("1111"), 4)));
   ASSERT_TRUE(split.ok());
   const auto planted = dir_.path() / "planted.log";
   write_text(planted, "port 41111 and 11112 are not PINs\n");

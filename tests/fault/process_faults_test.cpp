@@ -90,11 +90,13 @@ TEST_F(ProcessFaultTest, KillPedserverAtRandomMomentsOfALogin) {
   const auto span = login_duration(h);
   for (int round = 0; round < 3; ++round) {
     const auto at = random_moment(span);
-    const std::string what = "kill -9 pedserver " + std::to_string(at.count()) + " ms into an SO login";
+    const std::string what =
+        "kill -9 pedserver " + std::to_string(at.count()) + " ms into an SO login";
     fresh_ped(attempt_and_retry());
     ASSERT_TRUE(reconnect(h, server_port_));
     injected(what);
-    login_killed(h, at, [&] { ::kill(pedserver_->pid(), SIGKILL); }, what);
+    login_killed(
+        h, at, [&] { ::kill(pedserver_->pid(), SIGKILL); }, what);
     pedserver_->wait(5s);
     pedserver_.reset();
     // The custodian's script may be mid-login: start the PED over, then pedserver.
@@ -109,11 +111,13 @@ TEST_F(ProcessFaultTest, KillPedclientAtRandomMomentsOfALogin) {
   const auto span = login_duration(h);
   for (int round = 0; round < 3; ++round) {
     const auto at = random_moment(span);
-    const std::string what = "kill -9 pedclient " + std::to_string(at.count()) + " ms into an SO login";
+    const std::string what =
+        "kill -9 pedclient " + std::to_string(at.count()) + " ms into an SO login";
     fresh_ped(attempt_and_retry());
     ASSERT_TRUE(reconnect(h, server_port_));
     injected(what);
-    login_killed(h, at, [&] { ::kill(h.pedclient->pid(), SIGKILL); }, what);
+    login_killed(
+        h, at, [&] { ::kill(h.pedclient->pid(), SIGKILL); }, what);
     h.pedclient->wait(5s);
     start_pedclient(h);
     // pedserver sees its HSM go away and serves the next one.
@@ -127,11 +131,13 @@ TEST_F(ProcessFaultTest, KillPedsimMidLogin) {
   const auto span = login_duration(h);
   for (int round = 0; round < 2; ++round) {
     const auto at = random_moment(span);
-    const std::string what = "kill -9 pedsim " + std::to_string(at.count()) + " ms into an SO login";
+    const std::string what =
+        "kill -9 pedsim " + std::to_string(at.count()) + " ms into an SO login";
     fresh_ped(attempt_and_retry());
     ASSERT_TRUE(reconnect(h, server_port_));
     injected(what);
-    login_killed(h, at, [&] { ::kill(pedsim_->pid(), SIGKILL); }, what);
+    login_killed(
+        h, at, [&] { ::kill(pedsim_->pid(), SIGKILL); }, what);
     fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum());
     retry_login(h, what);
   }
@@ -150,7 +156,8 @@ TEST_F(ProcessFaultTest, KillHsmsimBetweenCommands) {
   for (int round = 0; round < 2; ++round) {
     // Something acknowledged right before the kill: the partition (round 0)
     // or a policy change (round 1, by the SO logged in again after round 0).
-    const Ran acked = cmd(h, round == 0 ? "partition create" : "hsm changepolicy -policy 21 -value 0");
+    const Ran acked =
+        cmd(h, round == 0 ? "partition create" : "hsm changepolicy -policy 21 -value 0");
     const std::string fingerprint = role_fingerprint(h);
     const std::string what = "kill -9 hsmsim after '" +
                              std::string(round == 0 ? "partition create" : "hsm changepolicy") +
@@ -165,9 +172,13 @@ TEST_F(ProcessFaultTest, KillHsmsimBetweenCommands) {
                                    : state->policy(hsmsim::PolicyId::force_user_pin_change) == 0;
     account(acked, effect, fingerprint, role_fingerprint(h), what + ": the command before");
     EXPECT_EQ(role_fingerprint(h), fingerprint) << "the restart changed the roles";
-    EXPECT_TRUE(wait_until([&] {
-      return contains(pedclient(h, {"-mode", "show", "-format", "json"}).out, "\"attached\": true");
-    }, 30s)) << "pedclient did not re-attach";
+    EXPECT_TRUE(wait_until(
+        [&] {
+          return contains(pedclient(h, {"-mode", "show", "-format", "json"}).out,
+                          "\"attached\": true");
+        },
+        30s))
+        << "pedclient did not re-attach";
     if (!reconnect(h, server_port_)) {
       not_recovered("ped connect failed");
       continue;
