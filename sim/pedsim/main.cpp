@@ -258,7 +258,13 @@ int run(const RunOptions& options) {
       ScriptHooks hooks;
       hooks.unplug = [&] { link->unplug(); };
       hooks.replug = [&] { link->replug(); };
-      hooks.before_step = [&](const ScriptStep& step) { console.note("custodian", step.source); };
+      hooks.before_step = [&](const ScriptStep& step) {
+        // The transcript shows what the custodian does, never the PIN or
+        // password typed: digits as '*', as the LCD does (docs/ped-device.md).
+        console.note("custodian", step.kind == StepKind::pin
+                                      ? "pin " + std::string(step.text.size(), '*')
+                                      : step.source);
+      };
       const auto ended = run_custodian_script(*device, *steps, hooks);
       if (!ended.ok()) {
         std::fprintf(stderr, "pedsim: --script '%s': %s\n", options.script->c_str(),
