@@ -30,6 +30,7 @@
 #include "rped/config/paths.h"
 #include "rped/selftest.h"
 #include "rped/service/admin_server.h"
+#include "rped/service/daemon_start.h"
 #include "rped/service/heartbeat.h"
 #include "rped/service/net.h"
 
@@ -976,32 +977,12 @@ class Daemon final : public HsmRequestHandler {
 
 int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness,
                service::ServiceManager& manager) {
-  ::umask(027);
-  auto log = service::open_log(config.log);
-  if (!log.ok()) {
-    readiness.failed(log.error().message);
-    manager.failed(log.error().message);
-    std::fprintf(stderr, "pedclient: %s\n", log.error().message.c_str());
+  service::DaemonStart start("pedclient", config.log, readiness, manager);
+  if (!start.begin(kSoftwareVersion, config.state_dir)) {
     return service::kExitFailure;
   }
-  std::shared_ptr<spdlog::logger> logger = std::move(log).value();
-  const auto fail = [&](const std::string& why) {
-    logger->error("cannot start: {}", why);
-    readiness.failed(why);
-    manager.failed(why);
-    if (!config.log.to_stderr) {
-      std::fprintf(stderr, "pedclient: %s\n", why.c_str());
-    }
-    return service::kExitFailure;
-  };
-  if (auto tested = power_on_self_test(); !tested.ok()) {
-    return fail("power-on self-test failed: " + tested.error().message);
-  }
-  logger->info("pedclient {} starting (pid {}, uid {}); power-on self-test passed",
-               kSoftwareVersion, ::getpid(), ::geteuid());
-  if (auto made = config::ensure_private_directory(config.state_dir); !made.ok()) {
-    return fail(made.error().message);
-  }
+  std::shared_ptr<spdlog::logger> logger = start.logger();
+  const auto fail = [&start](const std::string& why) { return start.fail(why); };
   try {
     Daemon daemon(config, logger, manager);
     const int status = daemon.run(readiness);

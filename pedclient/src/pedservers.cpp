@@ -1,10 +1,7 @@
 #include "pedservers.h"
 
-#include <unistd.h>
-
 #include <algorithm>
 #include <cstdio>
-#include <iostream>
 #include <system_error>
 
 #include <nlohmann/json.hpp>
@@ -12,6 +9,7 @@
 #include "rped/config/atomic_file.h"
 #include "rped/config/paths.h"
 #include "rped/config/pedclient_options.h"
+#include "rped/service/console.h"
 #include "rped/service/launcher.h"
 #include "rped/service/peer_tls.h"
 
@@ -23,18 +21,6 @@ namespace opt = config::pedclient::opt;
 int fail(const std::string& message) {
   std::fprintf(stderr, "pedclient: %s\n", message.c_str());
   return service::kExitFailure;
-}
-
-// Asks on the terminal; without one, the caller says to add -force.
-bool confirmed(const std::string& question) {
-  if (::isatty(STDIN_FILENO) == 0) {
-    return false;
-  }
-  std::printf("%s (y/n) ", question.c_str());
-  std::fflush(stdout);
-  std::string answer;
-  std::getline(std::cin, answer);
-  return answer == "y" || answer == "Y" || answer == "yes";
 }
 
 constexpr std::string_view kPedserverName = "a PED server name";
@@ -95,39 +81,15 @@ int run_regen(const config::Invocation& invocation, const std::filesystem::path&
   std::error_code missing;
   if (std::filesystem::exists(certificate_file, missing) &&
       !invocation.settings.boolean(opt::force) &&
-      !confirmed("Replace this client's certificate? PED servers that pinned the old one must be "
-                 "given the new one.")) {
+      !service::confirmed(
+          "Replace this client's certificate? PED servers that pinned the old one must be "
+          "given the new one.")) {
     return fail("-mode regen: " + certificate_file.string() + " exists; add -force to replace it");
   }
-  auto identity = service::make_peer_identity(common_name);
-  if (!identity.ok()) {
-    return fail(identity.error().message);
-  }
-  if (auto made = config::ensure_private_directory(state_dir); !made.ok()) {
+  if (auto made = service::regenerate_peer_identity(common_name, certificate_file, key_file);
+      !made.ok()) {
     return fail(made.error().message);
   }
-  if (auto made = config::ensure_private_directory(certificate_file.parent_path()); !made.ok()) {
-    return fail(made.error().message);
-  }
-  const auto key = identity->key.reveal();
-  if (auto written = config::write_file_atomically(  // new files: 0600
-          key_file, std::string_view(reinterpret_cast<const char*>(key.data()), key.size()));
-      !written.ok()) {
-    return fail(written.error().message);
-  }
-  if (auto written = config::write_file_atomically(certificate_file, identity->certificate);
-      !written.ok()) {
-    return fail(written.error().message);
-  }
-  auto certificate = service::load_single_p521_certificate(certificate_file);
-  if (!certificate.ok()) {
-    return fail(certificate.error().message);
-  }
-  std::printf("Generated a P-521 key and a self-signed certificate for CN=%s\n",
-              common_name.c_str());
-  std::printf("  certificate: %s\n", certificate_file.c_str());
-  std::printf("  private key: %s\n", key_file.c_str());
-  std::printf("  SHA-256 fingerprint: %s\n", to_hex(certificate->sha256_fingerprint()).c_str());
   std::printf(
       "Register the certificate on every PED server that dials this client "
       "(pedserver -appliance register -certificate FILE ...). A running client uses the new "
@@ -153,7 +115,7 @@ int run_register_pedserver(const config::Invocation& invocation,
   const bool exists = std::any_of(pinned->begin(), pinned->end(),
                                   [&name](const PinnedPedserver& p) { return p.name == name; });
   if (exists && !settings.boolean(opt::force) &&
-      !confirmed("PED server '" + name + "' is pinned; replace its certificate?")) {
+      !service::confirmed("PED server '" + name + "' is pinned; replace its certificate?")) {
     return fail("-pedserver register: '" + name + "' is already registered; add -force to replace it");
   }
   if (!exists && pinned->size() >= kMaxPinnedPedservers) {
@@ -222,7 +184,8 @@ int run_delete_pedserver(const config::Invocation& invocation,
     return fail("no PED server named '" + name +
                 "' is registered (see 'pedclient -pedserver list')");
   }
-  if (!invocation.settings.boolean(opt::force) && !confirmed("Delete PED server '" + name + "'?")) {
+  if (!invocation.settings.boolean(opt::force) &&
+      !service::confirmed("Delete PED server '" + name + "'?")) {
     return fail("-pedserver delete: add -force to delete '" + name + "' without confirmation");
   }
   if (!std::filesystem::remove(file, error) || error) {

@@ -6,6 +6,9 @@
 //   <state>/appliances.json      the registered appliances (-appliance register)
 //   <state>/appliances/NAME.pem  each appliance's pinned certificate
 //
+// The identity, the certificate checks and the TLS settings are shared with
+// pedclient (rped/service/peer_tls.h).
+//
 // Pinning: the appliance's certificate is compared byte for byte with the one
 // presented in the TLS handshake; no CA is involved on either side.
 //
@@ -21,13 +24,12 @@
 #include "rped/config/settings.h"
 #include "rped/crypto/x509.h"
 #include "rped/result.h"
+#include "rped/service/peer_tls.h"
 
 namespace rped::pedserver {
 
-inline constexpr std::uint16_t kDefaultAppliancePort = 9697;
-inline constexpr std::size_t kMaxApplianceNameChars = 64;
+inline constexpr std::uint16_t kDefaultAppliancePort = service::kDefaultPeerPort;
 inline constexpr std::size_t kMaxAppliances = 256;
-inline constexpr int kHostCertificateValidityDays = 3650;
 // -mode connect: attempts and exponential back-off between them.
 inline constexpr unsigned kMaxDialAttempts = 20;
 inline constexpr std::chrono::milliseconds kFirstDialBackoff{500};
@@ -49,9 +51,6 @@ std::filesystem::path appliance_certificate_path(const std::filesystem::path& st
 Result<std::vector<Appliance>> load_appliances(const std::filesystem::path& state_dir);
 Result<const Appliance*> find_appliance(const std::vector<Appliance>& appliances,
                                         const std::string& name);
-
-// A PEM file with exactly one certificate whose key is P-521.
-Result<crypto::Certificate> load_single_p521_certificate(const std::filesystem::path& file);
 
 // The command-line commands; each prints its result and returns the exit status.
 int run_register_appliance(const config::Invocation& invocation,

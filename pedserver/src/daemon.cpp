@@ -31,6 +31,7 @@
 #include "rped/selftest.h"
 #include "rped/service/admin.h"
 #include "rped/service/admin_server.h"
+#include "rped/service/daemon_start.h"
 #include "rped/service/heartbeat.h"
 #include "rped/service/net.h"
 #include "status.h"
@@ -593,35 +594,14 @@ class Daemon final {
 
 int run_daemon(const DaemonConfig& config, service::ReadinessReporter readiness,
                service::ServiceManager& manager) {
-  // 1. The log, before anything else, so every later failure is in it.
-  ::umask(027);
-  auto log = service::open_log(config.log);
-  if (!log.ok()) {
-    readiness.failed(log.error().message);
-    manager.failed(log.error().message);
-    std::fprintf(stderr, "pedserver: %s\n", log.error().message.c_str());
+  // 1. The log, 2. the power-on self-test, 3. the state directory
+  // (service/daemon_start.h); then the trust anchors.
+  service::DaemonStart start("pedserver", config.log, readiness, manager);
+  if (!start.begin(kSoftwareVersion, config.state_dir)) {
     return kExitFailure;
   }
-  std::shared_ptr<spdlog::logger> logger = std::move(log).value();
-  const auto fail = [&](const std::string& why) {
-    logger->error("cannot start: {}", why);  // also on standard error when the log goes there
-    readiness.failed(why);
-    manager.failed(why);
-    if (!config.log.to_stderr) {
-      std::fprintf(stderr, "pedserver: %s\n", why.c_str());
-    }
-    return kExitFailure;
-  };
-  // 2. Power-on self-test: refuse to start when any primitive fails its known answer.
-  if (auto tested = power_on_self_test(); !tested.ok()) {
-    return fail("power-on self-test failed: " + tested.error().message);
-  }
-  logger->info("pedserver {} starting (pid {}, uid {}); power-on self-test passed",
-               kSoftwareVersion, ::getpid(), ::geteuid());
-  // 3. State directory and trust anchors.
-  if (auto made = config::ensure_private_directory(config.state_dir); !made.ok()) {
-    return fail(made.error().message);
-  }
+  std::shared_ptr<spdlog::logger> logger = start.logger();
+  const auto fail = [&start](const std::string& why) { return start.fail(why); };
   auto anchors = load_trust_anchors(config.trust_dir);
   if (!anchors.ok()) {
     return fail(anchors.error().message);

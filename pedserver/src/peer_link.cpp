@@ -14,6 +14,7 @@
 #include <algorithm>
 
 #include "appliances.h"
+#include "rped/service/peer_tls.h"
 
 namespace rped::pedserver {
 namespace {
@@ -23,17 +24,6 @@ namespace ssl = boost::asio::ssl;
 using asio::awaitable;
 using asio::use_awaitable;
 using asio::ip::tcp;
-
-Bytes der_of(X509* certificate) {
-  const int length = i2d_X509(certificate, nullptr);
-  if (length <= 0) {
-    return {};
-  }
-  Bytes der(static_cast<std::size_t>(length));
-  unsigned char* out = der.data();
-  i2d_X509(certificate, &out);
-  return der;
-}
 
 }  // namespace
 
@@ -76,29 +66,11 @@ std::string_view state_name(PeerLinks::Link::State state) {
   }
 }
 
-std::string openssl_reason() {
-  const unsigned long code = ERR_get_error();
-  ERR_clear_error();
-  if (code == 0) {
-    return "unknown reason";
-  }
-  char text[256];
-  ERR_error_string_n(code, text, sizeof text);
-  return text;
-}
-
 // TLS 1.3 only, P-521 key exchange, ECDSA-SHA512 signatures, our certificate
 // and key, and the appliance accepted only with exactly its pinned certificate.
 Result<std::shared_ptr<ssl::context>> tls_context(const std::filesystem::path& state_dir,
                                                   const std::shared_ptr<PeerLinks::Link>& link) {
   auto context = std::make_shared<ssl::context>(ssl::context::tls_client);
-  SSL_CTX* const native = context->native_handle();
-  if (SSL_CTX_set_min_proto_version(native, TLS1_3_VERSION) != 1 ||
-      SSL_CTX_set_max_proto_version(native, TLS1_3_VERSION) != 1 ||
-      SSL_CTX_set1_groups_list(native, "P-521") != 1 ||
-      SSL_CTX_set1_sigalgs_list(native, "ECDSA+SHA512") != 1) {
-    return make_error(Errc::internal, "TLS 1.3 with P-521 is not available: " + openssl_reason());
-  }
   const std::filesystem::path certificate = host_certificate_path(state_dir);
   const std::filesystem::path key = host_key_path(state_dir);
   std::error_code missing;
@@ -109,12 +81,7 @@ Result<std::shared_ptr<ssl::context>> tls_context(const std::filesystem::path& s
                           "): run 'pedserver -regen -commonname <name>' and give the certificate "
                           "to the appliance");
   }
-  if (SSL_CTX_use_certificate_file(native, certificate.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_use_PrivateKey_file(native, key.c_str(), SSL_FILETYPE_PEM) != 1 ||
-      SSL_CTX_check_private_key(native) != 1) {
-    return make_error(Errc::invalid_argument, "cannot use " + certificate.string() + " and " +
-                                                  key.string() + ": " + openssl_reason());
-  }
+  RPED_TRY(service::configure_peer_tls(context->native_handle(), certificate, key));
   context->set_verify_mode(ssl::verify_peer | ssl::verify_fail_if_no_peer_cert);
   std::weak_ptr<PeerLinks::Link> weak = link;
   context->set_verify_callback([weak](bool, ssl::verify_context& verify) {
@@ -126,7 +93,8 @@ Result<std::shared_ptr<ssl::context>> tls_context(const std::filesystem::path& s
     if (!held) {
       return false;
     }
-    const bool match = der_of(X509_STORE_CTX_get_current_cert(store)) == held->pinned_der;
+    const bool match =
+        service::certificate_der(X509_STORE_CTX_get_current_cert(store)) == held->pinned_der;
     if (!match) {
       held->pin_mismatch = true;
     }
@@ -165,7 +133,8 @@ awaitable<Result<std::string>> PeerLinks::connect(std::string name) {
   if (!found.ok()) {
     co_return std::move(found).error();
   }
-  auto pinned = load_single_p521_certificate(appliance_certificate_path(services_.state_dir, name));
+  auto pinned =
+      service::load_single_p521_certificate(appliance_certificate_path(services_.state_dir, name));
   if (!pinned.ok()) {
     co_return std::move(pinned).error();
   }
@@ -274,7 +243,8 @@ awaitable<Result<std::string>> PeerLinks::dial(std::shared_ptr<Link> link) {
   }
   // Belt and braces: the verify callback pinned it; check again now that the handshake is over.
   X509* const presented = SSL_get1_peer_certificate(stream.native_handle());
-  const bool pinned = presented != nullptr && der_of(presented) == link->pinned_der;
+  const bool pinned =
+      presented != nullptr && service::certificate_der(presented) == link->pinned_der;
   X509_free(presented);
   if (!pinned || SSL_version(stream.native_handle()) != TLS1_3_VERSION) {
     link->pin_mismatch = true;

@@ -8,12 +8,15 @@
 
 #include <algorithm>
 #include <array>
+#include <cstdio>
 #include <ctime>
 #include <fstream>
 #include <memory>
 #include <sstream>
 #include <system_error>
 
+#include "rped/config/atomic_file.h"
+#include "rped/config/paths.h"
 #include "rped/crypto/ec.h"
 #include "rped/crypto/symmetric.h"
 
@@ -98,6 +101,25 @@ Result<PeerIdentityPem> make_peer_identity(const std::string& common_name) {
   identity.certificate.assign(certificate.begin(), certificate.end());
   identity.key = SecretBytes::copy_of(bio_bytes(key_pem.get()));
   return identity;
+}
+
+Result<void> regenerate_peer_identity(const std::string& common_name,
+                                      const std::filesystem::path& certificate_file,
+                                      const std::filesystem::path& key_file) {
+  RPED_TRY_ASSIGN(const PeerIdentityPem identity, make_peer_identity(common_name));
+  RPED_TRY(config::ensure_private_directory(certificate_file.parent_path()));
+  const auto key = identity.key.reveal();
+  RPED_TRY(config::write_file_atomically(  // new files: 0600
+      key_file, std::string_view(reinterpret_cast<const char*>(key.data()), key.size())));
+  RPED_TRY(config::write_file_atomically(certificate_file, identity.certificate));
+  RPED_TRY_ASSIGN(const crypto::Certificate certificate,
+                  load_single_p521_certificate(certificate_file));
+  std::printf("Generated a P-521 key and a self-signed certificate for CN=%s\n",
+              common_name.c_str());
+  std::printf("  certificate: %s\n", certificate_file.c_str());
+  std::printf("  private key: %s\n", key_file.c_str());
+  std::printf("  SHA-256 fingerprint: %s\n", to_hex(certificate.sha256_fingerprint()).c_str());
+  return {};
 }
 
 Result<crypto::Certificate> load_single_p521_certificate(const std::filesystem::path& file) {

@@ -37,6 +37,15 @@ struct PeerIdentityPem final {
 };
 Result<PeerIdentityPem> make_peer_identity(const std::string& common_name);
 
+// -regen / -mode regen: makes a fresh identity, writes the key (0600) and the
+// certificate (their directory private, created if missing), reads the
+// certificate back as a check and prints what was made (CN, both files, the
+// SHA-256 fingerprint). The caller confirms replacing old files first and
+// prints whom to give the certificate to.
+Result<void> regenerate_peer_identity(const std::string& common_name,
+                                      const std::filesystem::path& certificate_file,
+                                      const std::filesystem::path& key_file);
+
 // A PEM file with exactly one certificate whose key is P-521.
 Result<crypto::Certificate> load_single_p521_certificate(const std::filesystem::path& file);
 
