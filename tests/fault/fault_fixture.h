@@ -85,8 +85,9 @@ class FaultEnvironment final : public ::testing::Environment {
               << " (state unchanged: " << t.failed_clean << ", half-applied: " << t.half_applied
               << ")\n"
               << "records lost               : " << t.lost()
-              << "  (must be 0; no audit log on main yet: PED operations hsmsim acknowledged "
-                 "whose effect is missing from hsm.state)\n"
+              << "  (must be 0: PED operations hsmsim acknowledged whose effect is missing "
+                 "from hsm.state; audit records under kill -9: rped_e2e_tests "
+                 "AuditLogSurvives...)\n"
               << "secrets leaked             : " << t.leaks << "  (must be 0; " << t.scanned_files
               << " files scanned)\n";
     for (const std::string& s : t.unrecovered) {
