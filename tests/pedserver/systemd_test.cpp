@@ -298,10 +298,13 @@ TEST_F(PedServerSystemd, StartFailureIsReportedAsStatus) {
                       systemd_env());
   EXPECT_EQ(foreground_->wait(), 1);
   ::close(blocker);
+  // The reader thread may not have taken the last datagram yet: wait for it.
+  EXPECT_TRUE(wait_until([&] {
+    const auto messages = notify_->messages();
+    return index_starting(messages, "STATUS=cannot start: cannot listen for HSM") <
+           messages.size();
+  })) << notify_->transcript();
   EXPECT_FALSE(notify_->saw("READY=1")) << notify_->transcript();
-  EXPECT_LT(index_starting(notify_->messages(), "STATUS=cannot start: cannot listen for HSM"),
-            notify_->messages().size())
-      << notify_->transcript();
 }
 
 // --- socket activation --------------------------------------------------------
