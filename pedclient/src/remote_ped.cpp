@@ -94,6 +94,19 @@ asio::awaitable<void> RemotePed::dial(HsmIdentity identity) {
   config.scheme = target_.scheme;
   config.hsm_serial = identity.serial;
   config.certificate_chain = std::move(identity.certificate_chain);
+  // docs/attestation.md §6: sent sealed right after HsmConfirm, for the custodian's PED.
+  const auto printable = [](std::string text) {
+    text.resize(std::min(text.size(), channel::kMaxIdentityTextBytes));
+    for (char& c : text) {
+      c = (c < 0x20 || c > 0x7E) ? '?' : c;
+    }
+    return text;
+  };
+  identity_message_ = channel::HsmIdentity{printable(identity.label), printable(identity.model),
+                                           printable(identity.firmware_version),
+                                           identity.static_key_pkc.size() <= channel::kMaxIdentityPkcBytes
+                                               ? std::move(identity.static_key_pkc)
+                                               : Bytes{}};
   auto endpoint = channel::Endpoint::hsm(std::move(config));
   if (!endpoint.ok()) {
     fail_connect(failure(hsm::Status::internal, std::nullopt,
@@ -169,6 +182,10 @@ void RemotePed::on_established(service::ChannelConnection& connection,
                           ? ", RPK " + std::to_string(event.rpk_serial)
                           : "",
                       event.hsm_serial);
+  if (auto sent = connection.send_identity(identity_message_); !sent.ok()) {
+    services_.log->warn("link {}: cannot send the HSM's identity: {}", services_.id,
+                        sent.error().message);
+  }
   connect_reported_ = true;
   if (hooks_.connected) {
     hooks_.connected(std::nullopt, *up_);

@@ -1,4 +1,5 @@
 #include "rped/hsmsim/hsm.h"
+#include "rped/hsmsim/pkc.h"
 
 #include <algorithm>
 #include <array>
@@ -722,6 +723,11 @@ hsm::IdentityResponse Hsm::identity() const {
   id.model = impl_->state.manufacturing.model;
   id.rpv_initialized = impl_->state.rpv.initialized;
   id.certificate_chain = {impl_->keys.static_certificate, impl_->keys.hoc};
+  // docs/attestation.md §6: the static key's PKC, for the custodian's PED.
+  if (auto pkc = make_pkc(impl_->state, kStaticKeyHandle, static_cast<std::int64_t>(std::time(nullptr)));
+      pkc.ok()) {
+    id.static_key_pkc = std::move(pkc).value();
+  }
   return id;
 }
 
