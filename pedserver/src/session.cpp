@@ -149,9 +149,9 @@ class Session final : public SessionHandle,
     } else {
       switch (connection_->endpoint().state()) {
         case channel::State::established:
-          status.state = confirmation_ == Confirmation::confirmed
-                             ? "established"
-                             : "established: waiting for the custodian to confirm the HSM";
+          status.state = confirmation_ == Confirmation::asking
+                             ? "established: waiting for the custodian to confirm the HSM"
+                             : "established";
           break;
         case channel::State::ped_await_rpk:
         case channel::State::ped_await_device:

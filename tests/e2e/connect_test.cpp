@@ -98,7 +98,10 @@ TEST_F(E2eTest, DisconnectThenReconnectWithoutRestartingAnything) {
 TEST_F(E2eTest, RpvRotationRetiresTheOldOrangeKey) {
   HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
                          script::create_orange("blank2", "8642") + script::blue_quorum() +
-                         script::orange_login("blank1", "4321") +
+                         // The old orange key no longer connects: no HSM to confirm.
+                         script::expect("PED Key (ORANGE)") + script::present("blank1") +
+                         script::expect("REMOTE PED LOGIN") + "enter\n" +
+                         script::expect("Enter PED PIN:") + "pin 4321\n" +
                          script::orange_login("blank2", "8642"));
   initialize_rpv_and_connect(h);
   ASSERT_EQ(cmd(h, "hsm init -label rot").exit_code, 0);
