@@ -976,12 +976,12 @@ std::vector<ForgedRecord> forged_records() {
   const auto close = static_cast<std::uint8_t>(ContentType::close);
   return {
       {"ContentType0", 0, {}, std::nullopt},
-      {"ContentType5", 5, {}, std::nullopt},
+      {"ContentType6", 6, {}, std::nullopt},
       {"ContentType255", 0xFF, Bytes{1, 2, 3}, std::nullopt},
       {"CloseWithoutCode", close, {}, std::nullopt},
       {"CloseWithOneByte", close, Bytes{0x00}, std::nullopt},
       {"CloseWithTrailingByte", close, Bytes{0x00, 0x11, 0x00}, std::nullopt},
-      {"CloseWithUnknownCode", close, Bytes{0x00, 0x13}, std::nullopt},
+      {"CloseWithUnknownCode", close, Bytes{0x00, 0x14}, std::nullopt},
       {"CloseRemoteModeExited", close, Bytes{0x00, 0x11},
        AlertCode::remote_mode_exited},  // control
   };
@@ -1092,7 +1092,7 @@ std::vector<MalformedMessage> malformed_messages() {
       {"HsmConfirmOf63Bytes", confirm, Bytes(kKcTagBytes - 1, 0xAB)},
       {"HsmConfirmOf65Bytes", confirm, Bytes(kKcTagBytes + 1, 0xAB)},
       {"HsmConfirmEmpty", confirm, Bytes{}},
-      {"AlertWithCode19", alert, Bytes{0x00, 0x13}},
+      {"AlertWithCode20", alert, Bytes{0x00, 0x14}},
       {"AlertWithCode65535", alert, Bytes{0xFF, 0xFF}},
       {"AlertOfOneByte", alert, Bytes{0x00}},
       {"AlertOfThreeBytes", alert, Bytes{0x00, 0x00, 0x00}},
