@@ -207,3 +207,29 @@ TEST_F(E2eTest, APinnedHocIsAcceptedFromARootTheCustodianDoesNotHold) {
 
 }  // namespace
 }  // namespace rped::e2e::test
+
+namespace rped::e2e::test {
+namespace {
+
+// A PKC that does not verify: the PED says NOT VERIFIED, the HSM is refused
+// before the custodian is asked anything, and pedserver's log says why.
+TEST_F(E2eTest, AnHsmWhosePkcFailsIsRefusedWithAMessageOnThePed) {
+  ::setenv("RPED_HSMSIM_CORRUPT_PKC", "1", 1);
+  HsmHost& h = start_all(script::expect("Enter PED Password.") + "pin 31415926\n" +
+                         script::expect("NOT VERIFIED"));
+  ::unsetenv("RPED_HSMSIM_CORRUPT_PKC");
+  static_cast<void>(cmd(h, "ped connect " + connect_args() + " -password 31415926"));
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 20s))
+      << pedclient(h, {"-mode", "show"}).out;
+  EXPECT_TRUE(contains(cmd(h, "ped show").out, "identity_refused"));
+  const std::string log = slurp(server_log_);
+  EXPECT_TRUE(contains(log, "NOT VERIFIED")) << log;
+  EXPECT_TRUE(contains(log, "its PKC does not verify")) << log;
+  EXPECT_FALSE(contains(log, "confirmed by the custodian")) << log;
+  const std::string lcd = pedsim_->out();
+  EXPECT_TRUE(contains(lcd, "|NOT VERIFIED")) << lcd;
+  EXPECT_FALSE(contains(lcd, "|Proceed? YES/NO")) << lcd;
+}
+
+}  // namespace
+}  // namespace rped::e2e::test

@@ -10,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -727,6 +728,11 @@ hsm::IdentityResponse Hsm::identity() const {
   if (auto pkc = make_pkc(impl_->state, kStaticKeyHandle, static_cast<std::int64_t>(std::time(nullptr)));
       pkc.ok()) {
     id.static_key_pkc = std::move(pkc).value();
+    // Test hook (an emulator only): a PKC damaged in transit, for the tests of
+    // pedserver's refusal (docs/attestation.md §6).
+    if (std::getenv("RPED_HSMSIM_CORRUPT_PKC") != nullptr && !id.static_key_pkc.empty()) {
+      id.static_key_pkc[id.static_key_pkc.size() / 2] ^= 0x01;
+    }
   }
   return id;
 }
