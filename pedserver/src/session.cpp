@@ -371,6 +371,9 @@ class Session final : public SessionHandle,
     request.lines = {clip("HSM " + std::to_string(serial)),
                      clip(label.empty() ? std::string("(no label)") : "\"" + label + "\""),
                      "verified:", clip(verified_by_)};
+    if (verified_by_.size() > ped::kLcdColumns) {  // a long root name takes two lines
+      request.lines.push_back(clip(verified_by_.substr(ped::kLcdColumns)));
+    }
     request.timeout_ms = static_cast<std::uint32_t>(settings_.key_operation_timeout.count());
     const PedCallResult answer =
         co_await ped_call(ped::Op::confirm_identity, into_secret(request.serialize()),

@@ -218,11 +218,11 @@ TEST(HsmIdentityPkc, APkcOfAnotherKeyOrHsmOrRootIsRefused) {
 
 TEST(ConfirmIdentityCodec, RoundTripsAndClipsToTheLcd) {
   ped::ConfirmIdentityRequest request;
-  request.lines = {"HSM 1234567", "\"prod-ca\"", "verified:", std::string(40, 'R')};
+  request.lines = {"HSM 1234567", "\"prod-ca\"", "verified:", std::string(40, 'R'), "x", "dropped"};
   request.timeout_ms = 5000;
   const auto got = must(ped::ConfirmIdentityRequest::parse(request.serialize()));
   EXPECT_TRUE(got.ask);
-  ASSERT_EQ(got.lines.size(), 4U);
+  ASSERT_EQ(got.lines.size(), ped::kMaxIdentityLines);
   EXPECT_EQ(got.lines[0], "HSM 1234567");
   EXPECT_EQ(got.lines[3].size(), ped::kLcdColumns);
   EXPECT_EQ(got.timeout_ms, 5000U);

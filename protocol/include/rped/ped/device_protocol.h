@@ -243,7 +243,7 @@ struct DeriveSessionKeysResponse {
 // secret is read or written for it. With `ask` false it is a notice only
 // (an HSM that failed verification): shown until a key is pressed or
 // timeout_ms passes, answered confirmed = false.
-inline constexpr std::size_t kMaxIdentityLines = 4;
+inline constexpr std::size_t kMaxIdentityLines = 5;
 struct ConfirmIdentityRequest {
   bool ask = true;
   std::vector<std::string> lines;  // 1..kMaxIdentityLines, each printable ASCII, <= kLcdColumns
