@@ -1005,6 +1005,35 @@ TEST_P(ChannelForgedRecord, WithMalformedContentIsADecodeError) {
   expect_hsm_failed(AlertCode::decode_error);
 }
 
+// docs/attestation.md §6: HsmIdentity (content type 5) flows HSM -> PED side only.
+TEST_F(ChannelRecordNegative, AnIdentityRecordToTheHsmSideIsUnexpected) {
+  RecordSealer sealer = forged_ped_sealer();
+  const Bytes body = must(channel::HsmIdentity{"forged", "", "", {}}.serialize());
+  to_hsm(must(sealer.seal(ContentType::identity, body)));
+  expect_hsm_failed(AlertCode::unexpected_message);
+}
+
+// ... and only as the HSM side's first record: a second one, sealed under the
+// genuine keys, ends the session on the PED side with unexpected_message.
+TEST_F(ChannelRecordNegative, AnIdentityRecordAfterTheFirstIsUnexpected) {
+  const SessionKeys keys = must(SessionKeys::from_dkm(*dkm_));
+  RecordSealer sealer = must(RecordSealer::create(Side::hsm, keys.hsm_to_ped));
+  const Bytes body = must(channel::HsmIdentity{"late", "", "", {}}.serialize());
+  Bytes records = must(sealer.seal(ContentType::data, bytes_of("first")));
+  const Bytes second = must(sealer.seal(ContentType::identity, body));
+  records.insert(records.end(), second.begin(), second.end());
+  link_.pump({}, link_.ped.receive(records));
+  expect_failed(link_, Side::ped, AlertCode::unexpected_message);
+}
+
+// A malformed HsmIdentity in a genuine first record is a decode error.
+TEST_F(ChannelRecordNegative, AMalformedIdentityRecordIsADecodeError) {
+  const SessionKeys keys = must(SessionKeys::from_dkm(*dkm_));
+  RecordSealer sealer = must(RecordSealer::create(Side::hsm, keys.hsm_to_ped));
+  link_.pump({}, link_.ped.receive(must(sealer.seal(ContentType::identity, Bytes{0x00, 0x05, 'a'}))));
+  expect_failed(link_, Side::ped, AlertCode::decode_error);
+}
+
 INSTANTIATE_TEST_SUITE_P(Channel, ChannelForgedRecord, ::testing::ValuesIn(forged_records()),
                          [](const ::testing::TestParamInfo<ForgedRecord>& param_info) {
                            return param_info.param.name;
