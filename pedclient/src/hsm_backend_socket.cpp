@@ -72,6 +72,7 @@ class SocketHsmBackend final : public HsmBackend {
     identity.model = std::move(response.model);
     identity.rpv_initialized = response.rpv_initialized;
     identity.certificate_chain = std::move(response.certificate_chain);
+    identity.static_key_pkc = std::move(response.static_key_pkc);
     return identity;
   }
 

@@ -112,6 +112,19 @@ Result<channel::Endpoint> RemotePed::hsm_endpoint(HsmIdentity& identity) {
   config.scheme = target_.scheme;
   config.hsm_serial = identity.serial;
   config.certificate_chain = std::move(identity.certificate_chain);
+  // docs/attestation.md §6: sent sealed right after HsmConfirm, for the custodian's PED.
+  const auto printable = [](std::string text) {
+    text.resize(std::min(text.size(), channel::kMaxIdentityTextBytes));
+    for (char& c : text) {
+      c = (c < 0x20 || c > 0x7E) ? '?' : c;
+    }
+    return text;
+  };
+  identity_message_ = channel::HsmIdentity{
+      printable(identity.label), printable(identity.model), printable(identity.firmware_version),
+      identity.static_key_pkc.size() <= channel::kMaxIdentityPkcBytes
+          ? std::move(identity.static_key_pkc)
+          : Bytes{}};
   return channel::Endpoint::hsm(std::move(config));
 }
 
@@ -148,12 +161,12 @@ void RemotePed::start_accepted(HsmIdentity identity, std::shared_ptr<service::Tl
                          "cannot start the channel: " + endpoint.error().message));
     return;
   }
-  services_.log->info("link {} {}: PED-initiated ({}); handshake {} for HSM {}", services_.id,
-                      peer, target_.origin, channel::scheme_name(target_.scheme), serial);
-  connection_ = service::make_channel_connection(
-      std::move(*stream), std::move(endpoint).value(),
-      service::ChannelLabel{services_.id, peer, "the PED server"}, handshake_timeouts(),
-      services_.log, shared_from_this());
+  services_.log->info("link {} {}: PED-initiated ({}); handshake {} for HSM {}", services_.id, peer,
+                      target_.origin, channel::scheme_name(target_.scheme), serial);
+  connection_ =
+      service::make_channel_connection(std::move(*stream), std::move(endpoint).value(),
+                                       service::ChannelLabel{services_.id, peer, "the PED server"},
+                                       handshake_timeouts(), services_.log, shared_from_this());
   connection_->start();
 }
 
@@ -213,6 +226,10 @@ void RemotePed::on_established(service::ChannelConnection& connection,
                           ? ", RPK " + std::to_string(event.rpk_serial)
                           : "",
                       event.hsm_serial);
+  if (auto sent = connection.send_identity(identity_message_); !sent.ok()) {
+    services_.log->warn("link {}: cannot send the HSM's identity: {}", services_.id,
+                        sent.error().message);
+  }
   connect_reported_ = true;
   if (hooks_.connected) {
     hooks_.connected(std::nullopt, *up_);

@@ -298,6 +298,7 @@ class Daemon final {
     trust_anchor_count_ = anchors.roots.size();
     channel::PedEndpointConfig endpoint_config;
     endpoint_config.manufacturer_roots = std::move(anchors.store);
+    endpoint_config.pinned_hoc_sha256 = std::move(anchors.pinned_hoc_sha256);
     endpoint_config.request_rpk_from_device =
         true;  // the custodian inserts the orange key only when needed
     endpoint_config.allow_password_mode =
@@ -348,7 +349,8 @@ class Daemon final {
 
   SessionServices session_services() {
     return SessionServices{ped_, status_, log_,
-                           [this](std::uint64_t id) { on_session_finished(id); }};
+                           [this](std::uint64_t id) { on_session_finished(id); },
+                           trust_directory_};
   }
 
   void adopt_peer_session(std::shared_ptr<SessionHandle> session) {

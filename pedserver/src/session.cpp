@@ -10,6 +10,8 @@
 #include <exception>
 
 #include "ped_connection.h"
+#include "rped/attestation/pkc.h"
+#include "trust_anchors.h"
 #include "rped/ped/remote_ops.h"
 #include "rped/service/channel_connection.h"
 #include "rped/usb/link_error.h"
@@ -83,6 +85,20 @@ std::chrono::milliseconds relay_timeout(const ped::DeviceFrame& command) {
   return std::chrono::milliseconds(*timeout_ms) + kPedAnswerMargin;
 }
 
+// docs/attestation.md §6: requests the HSM side sends before the custodian
+// confirmed it are held, not refused; an HSM that sends more than this many
+// is not one that waits for an answer.
+constexpr std::size_t kMaxHeldRequests = 4;
+// How long the PED shows why an HSM was refused.
+constexpr std::chrono::milliseconds kRefusalNoticeTime{3'000};
+
+std::string clip(std::string text, std::size_t columns = ped::kLcdColumns) {
+  if (text.size() > columns) {
+    text.resize(columns);
+  }
+  return text;
+}
+
 std::string_view answer_status_name(ByteView response_body) {
   const auto parsed = ped::parse_response(response_body);
   return parsed.ok() ? ped::status_name(parsed->first.status) : std::string_view("malformed");
@@ -133,7 +149,9 @@ class Session final : public SessionHandle,
     } else {
       switch (connection_->endpoint().state()) {
         case channel::State::established:
-          status.state = "established";
+          status.state = confirmation_ == Confirmation::asking
+                             ? "established: waiting for the custodian to confirm the HSM"
+                             : "established";
           break;
         case channel::State::ped_await_rpk:
         case channel::State::ped_await_device:
@@ -155,13 +173,37 @@ class Session final : public SessionHandle,
   void on_rpk_request(service::ChannelConnection&, std::uint64_t hsm_serial) override {
     spawn(answer_rpk_request(hsm_serial));
   }
+  // docs/attestation.md §6: nothing the HSM side asks of the PED runs before
+  // the custodian confirmed who it is (stricter than the design, which holds
+  // back only the key-secret commands: one rule, nothing to get wrong).
   void on_data(service::ChannelConnection&, Bytes payload) override {
-    spawn(relay(std::move(payload)));
+    if (confirmation_ == Confirmation::confirmed) {
+      spawn(relay(std::move(payload)));
+      return;
+    }
+    if (held_.size() >= kMaxHeldRequests) {
+      secure_wipe(payload.data(), payload.size());
+      close_with(AlertCode::unexpected_message,
+                 "the HSM side sent more than " + std::to_string(kMaxHeldRequests) +
+                     " PED commands before the custodian confirmed it");
+      return;
+    }
+    held_.push_back(std::move(payload));
+    if (confirmation_ == Confirmation::none) {
+      spawn(confirm_hsm(std::nullopt));  // an HSM that sends no HsmIdentity
+    }
+  }
+  void on_identity(service::ChannelConnection&, channel::HsmIdentity identity) override {
+    if (confirmation_ == Confirmation::none) {
+      spawn(confirm_hsm(std::move(identity)));
+    }
   }
   void on_established(service::ChannelConnection&,
                       const channel::EstablishedEvent& event) override {
     hsm_serial_ = event.hsm_serial;
     scheme_ = std::string(channel::scheme_name(event.scheme));
+    verified_by_ = event.verified_by;
+    hsm_certificate_ = event.hsm_certificate;
     log_->info("session {} {}: channel established with HSM {} ({}{}); {}", identity_.id,
                identity_.peer, event.hsm_serial, scheme_,
                event.scheme == channel::Scheme::full_unified
@@ -192,6 +234,10 @@ class Session final : public SessionHandle,
   // starts clean.
   void on_finished(service::ChannelConnection&, const service::ChannelEnd& end) override {
     services_.ped.set_listener(nullptr);
+    for (Bytes& held : held_) {
+      secure_wipe(held.data(), held.size());
+    }
+    held_.clear();
     if (ped_operations_in_flight_ > 0) {
       log_->info("session {}: cancelling the PED operation still running", identity_.id);
       services_.ped.notify(ped::Op::cancel, {});
@@ -287,6 +333,114 @@ class Session final : public SessionHandle,
       log_->warn("session {}: could not tell the PED which HSM it serves: {}", identity_.id,
                  ok.error().message);
     }
+  }
+
+  // docs/attestation.md §6: the PKC (when offered) must verify against the
+  // same roots or pin and attest the static key the channel was built on;
+  // then the custodian sees serial, label and what verified the HSM, and
+  // presses YES before any PED command of the HSM runs.
+  awaitable<void> confirm_hsm(std::optional<channel::HsmIdentity> identity) {
+    auto self = shared_from_this();
+    confirmation_ = Confirmation::asking;
+    const std::uint64_t serial = hsm_serial_.value_or(0);
+    const std::string label = identity ? identity->label : std::string();
+    std::string pkc_text = identity && !identity->pkc.empty() ? "PKC verified" : "no PKC offered";
+    if (identity && !identity->pkc.empty()) {
+      const std::string refused = check_pkc(identity->pkc, serial);
+      if (!refused.empty()) {
+        log_->warn("session {} {}: HSM {} \"{}\" NOT VERIFIED: {}; refusing it", identity_.id,
+                   identity_.peer, serial, label, refused);
+        co_await show_refusal(serial, refused);
+        if (!closing()) {
+          close_with(AlertCode::identity_refused, "HSM " + std::to_string(serial) +
+                                                      " refused: its PKC does not verify: " + refused);
+        }
+        co_return;
+      }
+    }
+    const std::string who = "HSM " + std::to_string(serial) + " \"" + label + "\" / verified: " +
+                            verified_by_ + " / " + pkc_text;
+    log_->info("session {} {}: {}; asking the custodian to confirm at the PED", identity_.id,
+               identity_.peer, who);
+    co_await announce_remote_session(serial);
+    if (closing()) {
+      co_return;
+    }
+    ped::ConfirmIdentityRequest request;
+    request.ask = true;
+    request.lines = {clip("HSM " + std::to_string(serial)),
+                     clip(label.empty() ? std::string("(no label)") : "\"" + label + "\""),
+                     "verified:", clip(verified_by_)};
+    if (verified_by_.size() > ped::kLcdColumns) {  // a long root name takes two lines
+      request.lines.push_back(clip(verified_by_.substr(ped::kLcdColumns)));
+    }
+    request.timeout_ms = static_cast<std::uint32_t>(settings_.key_operation_timeout.count());
+    const PedCallResult answer =
+        co_await ped_call(ped::Op::confirm_identity, into_secret(request.serialize()),
+                          settings_.key_operation_timeout + kPedAnswerMargin);
+    if (closing()) {
+      co_return;
+    }
+    const auto payload = ok_payload(ped::Op::confirm_identity, answer);
+    if (!payload.ok()) {
+      // Fail closed: a PED that cannot ask (an older one answers "unknown
+      // command"), a timeout, or a cancel is not a YES.
+      log_->warn("session {} {}: the custodian did not confirm HSM {}: {}", identity_.id,
+                 identity_.peer, serial, payload.error().message);
+      close_with(AlertCode::identity_refused, "HSM " + std::to_string(serial) +
+                                                  " was not confirmed at the PED: " +
+                                                  payload.error().message);
+      co_return;
+    }
+    const auto confirmed = ped::ConfirmIdentityResponse::parse(payload->reveal());
+    if (!confirmed.ok() || !confirmed->confirmed) {
+      log_->warn("session {} {}: {}: refused by the custodian", identity_.id, identity_.peer, who);
+      close_with(AlertCode::identity_refused,
+                 "HSM " + std::to_string(serial) + " refused by the custodian at the PED");
+      co_return;
+    }
+    log_->info("session {} {}: HSM {} confirmed by the custodian (YES)", identity_.id,
+               identity_.peer, serial);
+    confirmation_ = Confirmation::confirmed;
+    std::deque<Bytes> held = std::move(held_);
+    held_.clear();
+    for (Bytes& payload_held : held) {
+      spawn(relay(std::move(payload_held)));
+    }
+  }
+
+  // Empty when the PKC verifies and attests this HSM's static key, else why not.
+  std::string check_pkc(const Bytes& pkc, std::uint64_t serial) const {
+    if (!hsm_certificate_) {
+      return "the HSM's static-key certificate is unknown";
+    }
+    auto anchors = load_trust_anchors(services_.trust_directory);
+    if (!anchors.ok()) {
+      return "cannot load the trust anchors: " + anchors.error().message;
+    }
+    attestation::VerifyOptions options;
+    std::vector<crypto::Certificate> roots = anchors->roots;
+    if (const auto pin = anchors->pinned_hoc_sha256.find(serial);
+        pin != anchors->pinned_hoc_sha256.end()) {
+      options.pinned_hoc_sha256 = pin->second;
+      if (verified_by_.starts_with("pinned")) {
+        roots.clear();  // pinned-fingerprint mode: the root is not held
+      }
+    }
+    return attestation::verify_hsm_static_key_pkc(pkc, *hsm_certificate_, serial, roots, options)
+        .reason;
+  }
+
+  // "HSM 1234567 / NOT VERIFIED / <reason>" on the PED for a few seconds.
+  awaitable<void> show_refusal(std::uint64_t serial, const std::string& reason) {
+    auto self = shared_from_this();
+    ped::ConfirmIdentityRequest notice;
+    notice.ask = false;
+    notice.lines = {clip("HSM " + std::to_string(serial)), "NOT VERIFIED", clip(reason),
+                    clip(reason.size() > ped::kLcdColumns ? reason.substr(ped::kLcdColumns) : "")};
+    notice.timeout_ms = static_cast<std::uint32_t>(kRefusalNoticeTime.count());
+    co_await ped_call(ped::Op::confirm_identity, into_secret(notice.serialize()),
+                      kRefusalNoticeTime + kPedAnswerMargin);
   }
 
   awaitable<void> answer_rpk_request(std::uint64_t hsm_serial) {
@@ -465,6 +619,11 @@ class Session final : public SessionHandle,
   std::shared_ptr<spdlog::logger> log_;
   std::shared_ptr<service::ChannelConnection> connection_;
 
+  enum class Confirmation : std::uint8_t { none, asking, confirmed };
+  Confirmation confirmation_ = Confirmation::none;
+  std::deque<Bytes> held_;  // channel-form PED commands held until YES
+  std::string verified_by_;
+  std::optional<crypto::Certificate> hsm_certificate_;
   unsigned ped_operations_in_flight_ = 0;
   std::optional<std::uint64_t> announced_serial_;
   bool remote_session_announced_ = false;

@@ -25,6 +25,8 @@
 
 #include <chrono>
 #include <cstdint>
+#include <deque>
+#include <filesystem>
 #include <functional>
 #include <memory>
 #include <optional>
@@ -73,6 +75,8 @@ struct SessionServices final {
   StatusBoard& status;
   std::shared_ptr<spdlog::logger> log;
   std::function<void(std::uint64_t session_id)> on_finished;
+  // The manufacturer roots and pins, for the HSM's PKC (docs/attestation.md §6).
+  std::filesystem::path trust_directory;
 };
 
 class SessionHandle {

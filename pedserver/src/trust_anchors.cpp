@@ -1,11 +1,61 @@
 #include "trust_anchors.h"
 
 #include <algorithm>
+#include <charconv>
 #include <fstream>
 #include <sstream>
 #include <system_error>
 
 namespace rped::pedserver {
+
+namespace {
+
+// <trust>/pinned/<serial>: one line, 64 hex digits (colons and spaces ignored).
+// A missing directory means no pins; a malformed pin file is an error, so a
+// typo never silently turns pinning off.
+Result<std::map<std::uint64_t, Bytes>> load_pins(const std::filesystem::path& directory) {
+  std::map<std::uint64_t, Bytes> pins;
+  std::error_code error;
+  if (!std::filesystem::is_directory(directory, error)) {
+    return pins;
+  }
+  std::size_t files = 0;
+  for (std::filesystem::directory_iterator it(directory, error), end; !error && it != end;
+       it.increment(error)) {
+    if (!it->is_regular_file() || ++files > kMaxPinFiles) {
+      continue;
+    }
+    const std::string name = it->path().filename().string();
+    std::uint64_t serial = 0;
+    const auto [ptr, ec] = std::from_chars(name.data(), name.data() + name.size(), serial);
+    if (ec != std::errc() || ptr != name.data() + name.size()) {
+      continue;  // not a pin file (README, editor backups)
+    }
+    std::ifstream in(it->path());
+    std::string line;
+    std::getline(in, line);
+    std::string hex;
+    for (const char c : line) {
+      if (c != ':' && c != ' ' && c != '\r' && c != '\t') {
+        hex += c;
+      }
+    }
+    auto digest = from_hex(hex);
+    if (!digest.ok() || digest->size() != 32) {
+      return make_error(Errc::invalid_argument,
+                        it->path().string() +
+                            ": a pin is one line with the HOC's SHA-256 (64 hex digits)");
+    }
+    pins.emplace(serial, std::move(digest).value());
+  }
+  if (error) {
+    return make_error(Errc::invalid_argument,
+                      "cannot read the pin directory " + directory.string() + ": " + error.message());
+  }
+  return pins;
+}
+
+}  // namespace
 
 Result<TrustAnchors> load_trust_anchors(const std::filesystem::path& directory) {
   std::error_code error;
@@ -60,7 +110,8 @@ Result<TrustAnchors> load_trust_anchors(const std::filesystem::path& directory) 
                       "the certificates in " + directory.string() +
                           " are not usable as roots: " + store.error().message);
   }
-  return TrustAnchors{std::move(store).value(), std::move(roots)};
+  RPED_TRY_ASSIGN(auto pins, load_pins(directory / "pinned"));
+  return TrustAnchors{std::move(store).value(), std::move(roots), std::move(pins)};
 }
 
 }  // namespace rped::pedserver

@@ -384,6 +384,10 @@ Result<IdentityResponse> IdentityResponse::parse(ByteView body) {
     RPED_TRY_ASSIGN(crypto::Certificate certificate, read_certificate(r, "certificate"));
     m.certificate_chain.push_back(std::move(certificate));
   }
+  if (r.remaining() > 0) {
+    RPED_TRY_ASSIGN(const ByteView pkc, r.vector16(1, channel::kMaxIdentityPkcBytes, "static_key_pkc"));
+    m.static_key_pkc.assign(pkc.begin(), pkc.end());
+  }
   RPED_TRY(r.expect_end("IdentityResponse"));
   return m;
 }
@@ -398,6 +402,9 @@ Bytes IdentityResponse::serialize() const {
   w.u8(static_cast<std::uint8_t>(certificate_chain.size()));
   for (const crypto::Certificate& certificate : certificate_chain) {
     w.vector16(certificate.der());
+  }
+  if (!static_key_pkc.empty() && static_key_pkc.size() <= channel::kMaxIdentityPkcBytes) {
+    w.vector16(static_key_pkc);
   }
   return w.take();
 }

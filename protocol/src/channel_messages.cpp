@@ -46,12 +46,13 @@ std::string_view alert_name(AlertCode code) noexcept {
     case AlertCode::ped_unplugged: return "ped_unplugged";
     case AlertCode::remote_mode_exited: return "remote_mode_exited";
     case AlertCode::internal_error: return "internal_error";
+    case AlertCode::identity_refused: return "identity_refused";
     default: return "unknown";
   }
 }
 
 std::optional<AlertCode> alert_from_wire(std::uint16_t value) noexcept {
-  if (value > static_cast<std::uint16_t>(AlertCode::internal_error)) {
+  if (value > static_cast<std::uint16_t>(AlertCode::identity_refused)) {
     return std::nullopt;
   }
   return static_cast<AlertCode>(value);
@@ -184,6 +185,60 @@ Result<Bytes> HsmConfirm::serialize() const {
     return make_error(Errc::invalid_argument, "HsmConfirm tag must be 64 bytes");
   }
   return Bytes(tag_v);
+}
+
+namespace {
+
+Result<std::string> read_identity_text(Reader& r, std::string_view field) {
+  RPED_TRY_ASSIGN(const ByteView b, r.vector16(0, kMaxIdentityTextBytes, field));
+  for (const std::uint8_t c : b) {
+    if (c < 0x20 || c > 0x7E) {
+      return make_error(Errc::invalid_encoding, std::string(field) + " is not printable ASCII");
+    }
+  }
+  return std::string(b.begin(), b.end());
+}
+
+Result<void> write_identity_text(Writer& w, std::string_view text, std::string_view field) {
+  if (text.size() > kMaxIdentityTextBytes) {
+    return make_error(Errc::invalid_argument, std::string(field) + " is longer than " +
+                                                  std::to_string(kMaxIdentityTextBytes) + " bytes");
+  }
+  for (const char c : text) {
+    if (c < 0x20 || c > 0x7E) {
+      return make_error(Errc::invalid_argument, std::string(field) + " is not printable ASCII");
+    }
+  }
+  w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  return {};
+}
+
+}  // namespace
+
+// HsmIdentity: vector16(label) || vector16(model) || vector16(firmware) || vector16(pkc, may be empty)
+Result<HsmIdentity> HsmIdentity::parse(ByteView body) {
+  Reader r(body);
+  HsmIdentity m;
+  RPED_TRY_ASSIGN(m.label, read_identity_text(r, "HsmIdentity.label"));
+  RPED_TRY_ASSIGN(m.model, read_identity_text(r, "HsmIdentity.model"));
+  RPED_TRY_ASSIGN(m.firmware, read_identity_text(r, "HsmIdentity.firmware"));
+  RPED_TRY_ASSIGN(const ByteView pkc, r.vector16(0, kMaxIdentityPkcBytes, "HsmIdentity.pkc"));
+  m.pkc.assign(pkc.begin(), pkc.end());
+  RPED_TRY(r.expect_end("HsmIdentity"));
+  return m;
+}
+
+Result<Bytes> HsmIdentity::serialize() const {
+  Writer w;
+  RPED_TRY(write_identity_text(w, label, "HsmIdentity.label"));
+  RPED_TRY(write_identity_text(w, model, "HsmIdentity.model"));
+  RPED_TRY(write_identity_text(w, firmware, "HsmIdentity.firmware"));
+  if (pkc.size() > kMaxIdentityPkcBytes) {
+    return make_error(Errc::invalid_argument, "HsmIdentity.pkc is larger than " +
+                                                  std::to_string(kMaxIdentityPkcBytes) + " bytes");
+  }
+  w.vector16(pkc);
+  return w.take();
 }
 
 // Alert: code(2)

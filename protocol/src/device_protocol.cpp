@@ -1,5 +1,6 @@
 #include "rped/ped/device_protocol.h"
 
+#include <algorithm>
 #include <string>
 
 #include "rped/crypto/ec.h"
@@ -17,6 +18,7 @@ std::string_view op_name(Op op) noexcept {
     case Op::read_rpk_info: return "read_rpk_info";
     case Op::derive_session_keys: return "derive_session_keys";
     case Op::create_rpk_keyset: return "create_rpk_keyset";
+    case Op::confirm_identity: return "confirm_identity";
     case Op::cancel: return "cancel";
     case Op::self_test: return "self_test";
     case Op::mode_changed: return "mode_changed";
@@ -36,6 +38,7 @@ bool is_command(Op op) noexcept {
     case Op::read_rpk_info:
     case Op::derive_session_keys:
     case Op::create_rpk_keyset:
+    case Op::confirm_identity:
     case Op::cancel:
     case Op::self_test: return true;
     default: return false;
@@ -323,6 +326,63 @@ Bytes SetRemoteSessionRequest::serialize() const {
   Writer w;
   w.u8(active ? 1 : 0);
   write_text(w, peer);
+  return w.take();
+}
+
+Result<ConfirmIdentityRequest> ConfirmIdentityRequest::parse(ByteView body) {
+  Reader r(body);
+  ConfirmIdentityRequest m;
+  RPED_TRY_ASSIGN(m.ask, read_bool(r, "ask"));
+  RPED_TRY_ASSIGN(const std::uint8_t count, r.u8("line_count"));
+  if (count < 1 || count > kMaxIdentityLines) {
+    return make_error(Errc::invalid_encoding, "line_count " + std::to_string(count) + " is outside 1 to " +
+                                                  std::to_string(kMaxIdentityLines));
+  }
+  for (std::uint8_t i = 0; i < count; ++i) {
+    RPED_TRY_ASSIGN(const ByteView b, r.vector16(0, kLcdColumns, "line"));
+    for (const std::uint8_t c : b) {
+      if (c < 0x20 || c > 0x7E) {
+        return make_error(Errc::invalid_encoding, "an identity line is not printable ASCII");
+      }
+    }
+    m.lines.emplace_back(b.begin(), b.end());
+  }
+  RPED_TRY_ASSIGN(m.timeout_ms, read_timeout(r));
+  RPED_TRY(r.expect_end("ConfirmIdentityRequest"));
+  return m;
+}
+
+// Lines are clipped to the LCD width and the line count to kMaxIdentityLines;
+// non-printable characters become '?', so the request always parses.
+Bytes ConfirmIdentityRequest::serialize() const {
+  Writer w;
+  w.u8(ask ? 1 : 0);
+  const std::size_t count = std::min(std::max<std::size_t>(lines.size(), 1), kMaxIdentityLines);
+  w.u8(static_cast<std::uint8_t>(count));
+  for (std::size_t i = 0; i < count; ++i) {
+    std::string line = i < lines.size() ? lines[i].substr(0, kLcdColumns) : std::string();
+    for (char& c : line) {
+      if (c < 0x20 || c > 0x7E) {
+        c = '?';
+      }
+    }
+    w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()));
+  }
+  w.u32(timeout_ms);
+  return w.take();
+}
+
+Result<ConfirmIdentityResponse> ConfirmIdentityResponse::parse(ByteView body) {
+  Reader r(body);
+  ConfirmIdentityResponse m;
+  RPED_TRY_ASSIGN(m.confirmed, read_bool(r, "confirmed"));
+  RPED_TRY(r.expect_end("ConfirmIdentityResponse"));
+  return m;
+}
+
+Bytes ConfirmIdentityResponse::serialize() const {
+  Writer w;
+  w.u8(confirmed ? 1 : 0);
   return w.take();
 }
 

@@ -44,6 +44,46 @@ struct Failure {
 
 Failure failure(AlertCode code, const Error& error) { return Failure{code, error.message}; }
 
+// "FE57..E9BC": the first and last two bytes of a fingerprint, as the PED shows it.
+std::string fingerprint_text(ByteView fingerprint) {
+  static constexpr char kHex[] = "0123456789ABCDEF";
+  std::string text;
+  const auto put = [&text](std::uint8_t b) {
+    text += kHex[b >> 4];
+    text += kHex[b & 0x0F];
+  };
+  if (fingerprint.size() < 4) {
+    return "?";
+  }
+  put(fingerprint[0]);
+  put(fingerprint[1]);
+  text += "..";
+  put(fingerprint[fingerprint.size() - 2]);
+  put(fingerprint[fingerprint.size() - 1]);
+  return text;
+}
+
+// The common name of the anchor a verified chain reached: the issuer of its
+// last certificate (the root itself when the chain carries it).
+std::string anchor_name(const crypto::Certificate& last) {
+  const std::string issuer = last.issuer();
+  const std::size_t at = issuer.find("CN=");
+  if (at == std::string::npos) {
+    return issuer;
+  }
+  std::string cn;
+  for (std::size_t i = at + 3; i < issuer.size(); ++i) {
+    if (issuer[i] == '\\' && i + 1 < issuer.size()) {
+      cn += issuer[++i];
+    } else if (issuer[i] == ',' || issuer[i] == '+') {
+      break;
+    } else {
+      cn += issuer[i];
+    }
+  }
+  return cn;
+}
+
 }  // namespace
 
 struct Endpoint::Impl {
@@ -65,6 +105,9 @@ struct Endpoint::Impl {
   std::optional<crypto::EcKeyPair> ephemeral;
   Transcript transcript;
   std::string peer_subject;
+  std::string verified_by;  // PED side: root CN or pinned HOC
+  Bytes hoc_sha256;         // PED side
+  std::optional<crypto::Certificate> hsm_certificate;  // PED side, once verified
   std::optional<crypto::EcPublicKey> hsm_static_key;  // PED side: from the HSM's certificate
   std::optional<crypto::EcPublicKey> rpk_static_key;  // HSM side: from the RPK certificate
   std::optional<HsmHello> hello_received;             // PED side
@@ -438,9 +481,36 @@ struct Endpoint::Impl {
       return Failure{AlertCode::certificate_untrusted, "no manufacturer root is configured"};
     }
     const crypto::Certificate& leaf = chain.front();
+    const crypto::Certificate& hoc = chain.at(1);
+    hoc_sha256 = hoc.sha256_fingerprint();
     auto verified = cfg.manufacturer_roots->verify(leaf, std::span(chain).subspan(1), cfg.verification_time);
-    if (!verified.ok()) {
-      return failure(AlertCode::certificate_untrusted, verified.error());
+    const auto pin = cfg.pinned_hoc_sha256.find(hello.hsm_serial);
+    if (pin != cfg.pinned_hoc_sha256.end()) {
+      // docs/attestation.md §6 pinned-fingerprint mode: the pin must hold; the
+      // root need not be held (that is what the pin is for).
+      if (pin->second != hoc_sha256) {
+        return Failure{AlertCode::certificate_untrusted, "the HOC's SHA-256 " + fingerprint_text(hoc_sha256) +
+                                                             " is not the one pinned for HSM " +
+                                                             std::to_string(hello.hsm_serial)};
+      }
+      if (verified.ok()) {
+        verified_by = anchor_name(chain.back()) + " + pin";
+      } else {
+        auto issuer = crypto::TrustStore::from_issuer(hoc);
+        if (!issuer.ok()) {
+          return failure(AlertCode::bad_certificate, issuer.error());
+        }
+        auto by_pin = issuer->verify(leaf, {}, cfg.verification_time);
+        if (!by_pin.ok()) {
+          return failure(AlertCode::certificate_untrusted, by_pin.error());
+        }
+        verified_by = "pinned HOC " + fingerprint_text(hoc_sha256);
+      }
+    } else {
+      if (!verified.ok()) {
+        return failure(AlertCode::certificate_untrusted, verified.error());
+      }
+      verified_by = anchor_name(chain.back());
     }
     if (!leaf.allows_key_agreement()) {
       return Failure{AlertCode::bad_certificate, "HSM static-key certificate does not allow key agreement"};
@@ -456,6 +526,7 @@ struct Endpoint::Impl {
     }
     hsm_static_key = std::move(key).value();
     peer_subject = leaf.subject();
+    hsm_certificate = leaf;
     return std::nullopt;
   }
 
@@ -539,7 +610,8 @@ struct Endpoint::Impl {
     ephemeral.reset();
     state = State::established;
     out.events.emplace_back(
-        EstablishedEvent{transcript.scheme, transcript.hsm_serial, transcript.rpk_serial, peer_subject});
+        EstablishedEvent{transcript.scheme, transcript.hsm_serial, transcript.rpk_serial, peer_subject, verified_by,
+                         hoc_sha256, hsm_certificate});
     return std::nullopt;
   }
 
@@ -570,6 +642,18 @@ struct Endpoint::Impl {
         return std::nullopt;
       }
       case ContentType::pong: out.events.emplace_back(PongEvent{std::move(record.payload)}); return std::nullopt;
+      case ContentType::identity: {
+        // docs/attestation.md §6: HSM -> PED side only, and only as its first record.
+        if (side != Side::ped || opener->next_sequence() != 1) {
+          return Failure{AlertCode::unexpected_message, "HsmIdentity is allowed only as the HSM side's first record"};
+        }
+        auto identity = HsmIdentity::parse(record.payload);
+        if (!identity.ok()) {
+          return failure(AlertCode::decode_error, identity.error());
+        }
+        out.events.emplace_back(IdentityEvent{std::move(identity).value()});
+        return std::nullopt;
+      }
       case ContentType::close: {
         Reader r(record.payload);
         auto value = r.u16("close.code");
@@ -684,6 +768,18 @@ Output Endpoint::complete_rpk_request(Result<RpkInfo> rpk) {
 Result<Output> Endpoint::send(ByteView payload) { return impl_->seal_outgoing(ContentType::data, payload); }
 
 Result<Output> Endpoint::ping(ByteView payload) { return impl_->seal_outgoing(ContentType::ping, payload); }
+
+Result<Output> Endpoint::send_identity(const HsmIdentity& identity) {
+  Impl& m = *impl_;
+  if (m.side != Side::hsm) {
+    return make_error(Errc::invalid_argument, "only the HSM side sends HsmIdentity");
+  }
+  if (m.state == State::established && m.sealer->next_sequence() != 0) {
+    return make_error(Errc::invalid_argument, "HsmIdentity must be the HSM side's first record");
+  }
+  RPED_TRY_ASSIGN(const Bytes body, identity.serialize());
+  return m.seal_outgoing(ContentType::identity, body);
+}
 
 Output Endpoint::close(AlertCode code, std::string detail) {
   Output out;

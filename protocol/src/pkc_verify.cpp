@@ -458,4 +458,31 @@ PkcVerification verify_pkc(ByteView der, std::span<const crypto::Certificate> ro
   return v;
 }
 
+HsmPkcVerdict verify_hsm_static_key_pkc(ByteView pkc, const crypto::Certificate& static_key_certificate,
+                                        std::uint64_t hsm_serial, std::span<const crypto::Certificate> roots,
+                                        const VerifyOptions& options) {
+  const PkcVerification v = verify_pkc(pkc, roots, options);
+  if (!v.ok()) {
+    for (const PkcCheck& check : v.checks) {
+      if (!check.passed) {
+        return {"PKC " + check.name + ": " + check.detail};
+      }
+    }
+    return {"the PKC does not verify"};
+  }
+  if (!v.statement) {
+    return {"the PKC holds no statement"};
+  }
+  if (v.statement->hsm.serial != std::to_string(hsm_serial)) {
+    return {"the PKC is from HSM " + v.statement->hsm.serial + ", not HSM " + std::to_string(hsm_serial)};
+  }
+  EVP_PKEY* key = X509_get0_pubkey(static_key_certificate.native());
+  const Bytes spki = key != nullptr ? ossl::to_der(i2d_PUBKEY, key) : Bytes{};
+  ossl::clear_errors();
+  if (spki.empty() || spki != v.statement->subject_public_key_info) {
+    return {"the PKC does not attest the HSM's static key"};
+  }
+  return {};
+}
+
 }  // namespace rped::attestation

@@ -85,6 +85,14 @@ class Connection final : public ChannelConnection,
     handle(std::move(out));
     return {};
   }
+  Result<void> send_identity(const channel::HsmIdentity& identity) override {
+    if (closing_) {
+      return make_error(Errc::closed, "the connection is closing");
+    }
+    RPED_TRY_ASSIGN(channel::Output out, endpoint_.send_identity(identity));
+    handle(std::move(out));
+    return {};
+  }
   void operation_started() override {
     ++operations_in_flight_;
     poke();
@@ -395,6 +403,12 @@ class Connection final : public ChannelConnection,
       delegate_->on_data(*this, std::move(event.payload));
     }
   }
+  void on_event(channel::IdentityEvent& event) {
+    last_activity_ = Clock::now();
+    if (delegate_) {
+      delegate_->on_identity(*this, std::move(event.identity));
+    }
+  }
   void on_event(channel::PongEvent& event) {
     if (ping_outstanding_ && event.payload == expected_pong_) {
       ping_outstanding_ = false;
@@ -514,6 +528,8 @@ void ChannelDelegate::on_rpk_request(ChannelConnection& connection, std::uint64_
   connection.complete_rpk_request(
       make_error(Errc::invalid_argument, "this side does not read RPKs"));
 }
+
+void ChannelDelegate::on_identity(ChannelConnection&, channel::HsmIdentity) {}
 
 std::shared_ptr<ChannelConnection> make_channel_connection(
     TcpSocket socket, channel::Endpoint endpoint, ChannelLabel label, ChannelTimeouts timeouts,

@@ -98,7 +98,10 @@ TEST_F(E2eTest, DisconnectThenReconnectWithoutRestartingAnything) {
 TEST_F(E2eTest, RpvRotationRetiresTheOldOrangeKey) {
   HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
                          script::create_orange("blank2", "8642") + script::blue_quorum() +
-                         script::orange_login("blank1", "4321") +
+                         // The old orange key no longer connects: no HSM to confirm.
+                         script::expect("PED Key (ORANGE)") + script::present("blank1") +
+                         script::expect("REMOTE PED LOGIN") + "enter\n" +
+                         script::expect("Enter PED PIN:") + "pin 4321\n" +
                          script::orange_login("blank2", "8642"));
   initialize_rpv_and_connect(h);
   ASSERT_EQ(cmd(h, "hsm init -label rot").exit_code, 0);
@@ -118,6 +121,114 @@ TEST_F(E2eTest, RpvRotationRetiresTheOldOrangeKey) {
   const Ran new_key = cmd(h, "ped connect " + connect_args());
   EXPECT_EQ(new_key.exit_code, 0) << new_key.out;
   EXPECT_NE(before, cmd(h, "ped show").out);
+}
+
+}  // namespace
+}  // namespace rped::e2e::test
+
+namespace rped::e2e::test {
+namespace {
+
+// docs/attestation.md §6. The manufacturer root's common name, as the PED shows it.
+std::string root_common_name(const std::filesystem::path& hsm_state) {
+  const auto roots = crypto::Certificate::from_pem(
+      slurp(hsm_state / "certificates" / "manufacturer-root.pem"));
+  return roots.ok() && !roots->empty() ? roots->front().common_name() : std::string();
+}
+
+// Before any key is read for it, the PED shows the HSM's serial, label and the
+// root that verified it, and the session goes on only after YES.
+TEST_F(E2eTest, ThePedShowsTheVerifiedHsmAndYesProceeds) {
+  HsmHost& h = start_all(rpv_init_script() + script::hsm_init() +
+                         script::orange_login("blank1", "4321") + script::blue_quorum());
+  initialize_rpv_and_connect(h);
+  ASSERT_EQ(cmd(h, "hsm init -label prod-ca").exit_code, 0);
+  ASSERT_EQ(cmd(h, "ped disconnect").exit_code, 0);
+  const Ran fu = cmd(h, "ped connect " + connect_args());
+  ASSERT_EQ(fu.exit_code, 0) << fu.out;
+  const Ran login = cmd(h, "role login -name so");
+  ASSERT_EQ(login.exit_code, 0) << login.out;
+
+  const std::string root = root_common_name(h.state);
+  ASSERT_FALSE(root.empty());
+  const std::string lcd = pedsim_->out();
+  EXPECT_TRUE(contains(lcd, "|HSM 1234567")) << lcd;
+  EXPECT_TRUE(contains(lcd, "|\"prod-ca\"")) << lcd;
+  EXPECT_TRUE(contains(lcd, "|verified:")) << lcd;
+  EXPECT_TRUE(contains(lcd, "|" + root.substr(0, 21))) << lcd;
+  EXPECT_TRUE(contains(lcd, "|Proceed? YES/NO")) << lcd;
+  const std::string log = slurp(server_log_);
+  EXPECT_TRUE(contains(log, "HSM 1234567 \"prod-ca\" / verified: " + root + " / PKC verified"))
+      << log;
+  EXPECT_TRUE(contains(log, "HSM 1234567 confirmed by the custodian (YES)")) << log;
+}
+
+// NO ends the session: the HSM is told, pedserver logs it, nothing is read.
+TEST_F(E2eTest, NoAtThePedRefusesTheHsm) {
+  HsmHost& h = start_all(script::expect("Enter PED Password.") + "pin 31415926\n" +
+                         script::expect("Proceed? YES/NO") + "no\n" +
+                         script::expect("Awaiting command..."));
+  static_cast<void>(cmd(h, "ped connect " + connect_args() + " -password 31415926"));
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 20s))
+      << pedclient(h, {"-mode", "show"}).out;
+  const Ran refused = cmd(h, "ped vector init");
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  const Ran shown = cmd(h, "ped show");
+  EXPECT_TRUE(contains(shown.out, "identity_refused")) << shown.out;
+  const std::string log = slurp(server_log_);
+  EXPECT_TRUE(contains(log, "refused by the custodian")) << log;
+  EXPECT_FALSE(contains(log, "create_rpk_keyset")) << log;
+  EXPECT_TRUE(contains(pedsim_->out(), "Refused by custodian")) << pedsim_->out();
+}
+
+// Pinned-fingerprint mode: pedserver holds another manufacturer's root only;
+// the custodian pinned this HSM's HOC, so it is accepted and shown as pinned.
+TEST_F(E2eTest, APinnedHocIsAcceptedFromARootTheCustodianDoesNotHold) {
+  HsmHost& h = start_all(script::password("31415926"));
+  // Replace the trusted root with another manufacturer's, which the HSM's chain does not reach.
+  manufacturer_ = dir_.path() / "another-manufacturer";
+  HsmHost& stranger = start_hsm(7654321);
+  write_text(server_state_ / "trust" / "root.pem",
+             slurp(stranger.state / "certificates" / "manufacturer-root.pem"));
+  const Ran untrusted = cmd(h, "ped connect " + connect_args() + " -password 31415926");
+  EXPECT_EQ(untrusted.exit_code, 1) << untrusted.out;
+  const auto hoc = crypto::Certificate::from_pem(slurp(h.state / "certificates" / "hoc.pem"));
+  ASSERT_TRUE(hoc.ok());
+  std::filesystem::create_directories(server_state_ / "trust" / "pinned");
+  write_text(server_state_ / "trust" / "pinned" / "1234567",
+             to_hex(hoc->front().sha256_fingerprint()) + "\n");
+  const Ran pinned = cmd(h, "ped connect " + connect_args() + " -password 31415926");
+  ASSERT_EQ(pinned.exit_code, 0) << pinned.out;
+  ASSERT_TRUE(wait_until([&] { return contains(slurp(server_log_), "confirmed by the custodian"); },
+                         20s))
+      << slurp(server_log_);
+  EXPECT_TRUE(contains(pedsim_->out(), "|pinned HOC ")) << pedsim_->out();
+}
+
+}  // namespace
+}  // namespace rped::e2e::test
+
+namespace rped::e2e::test {
+namespace {
+
+// A PKC that does not verify: the PED says NOT VERIFIED, the HSM is refused
+// before the custodian is asked anything, and pedserver's log says why.
+TEST_F(E2eTest, AnHsmWhosePkcFailsIsRefusedWithAMessageOnThePed) {
+  ::setenv("RPED_HSMSIM_CORRUPT_PKC", "1", 1);
+  HsmHost& h = start_all(script::expect("Enter PED Password.") + "pin 31415926\n" +
+                         script::expect("NOT VERIFIED"));
+  ::unsetenv("RPED_HSMSIM_CORRUPT_PKC");
+  static_cast<void>(cmd(h, "ped connect " + connect_args() + " -password 31415926"));
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 20s))
+      << pedclient(h, {"-mode", "show"}).out;
+  EXPECT_TRUE(contains(cmd(h, "ped show").out, "identity_refused"));
+  const std::string log = slurp(server_log_);
+  EXPECT_TRUE(contains(log, "NOT VERIFIED")) << log;
+  EXPECT_TRUE(contains(log, "its PKC does not verify")) << log;
+  EXPECT_FALSE(contains(log, "confirmed by the custodian")) << log;
+  const std::string lcd = pedsim_->out();
+  EXPECT_TRUE(contains(lcd, "|NOT VERIFIED")) << lcd;
+  EXPECT_FALSE(contains(lcd, "|Proceed? YES/NO")) << lcd;
 }
 
 }  // namespace

@@ -72,9 +72,12 @@ inline std::string expect(const std::string& text) {
 inline std::string present(const std::string& key) {
   return "remove\ninsert " + key + "\nenter\n";
 }
-// One-pass: the custodian types the one-time password.
+// docs/attestation.md §6: once the channel is up the PED shows which HSM asks
+// (serial, label, the root that verified it) and the custodian presses YES.
+inline std::string confirm_hsm() { return expect("Proceed? YES/NO") + "yes\n"; }
+// One-pass: the custodian types the one-time password, then confirms the HSM.
 inline std::string password(const std::string& digits) {
-  return expect("Enter PED Password.") + "pin " + digits + "\n";
+  return expect("Enter PED Password.") + "pin " + digits + "\n" + confirm_hsm();
 }
 // create_rpk_keyset: 1 of 1 orange key on `blank` with `pin`, no duplicates.
 inline std::string create_orange(const std::string& blank, const std::string& pin) {
@@ -87,7 +90,7 @@ inline std::string create_orange(const std::string& blank, const std::string& pi
 // Full Unified: read_rpk_info (the key, no PIN), then derive_session_keys (ENTER, PIN).
 inline std::string orange_login(const std::string& key, const std::string& pin) {
   return expect("PED Key (ORANGE)") + present(key) + expect("REMOTE PED LOGIN") + "enter\n" +
-         expect("Enter PED PIN:") + "pin " + pin + "\n";
+         expect("Enter PED PIN:") + "pin " + pin + "\n" + confirm_hsm();
 }
 // The SO's blue keys, 3 of 5 (demo keys blue1..3 with PINs 1111..3333; `pins` overrides).
 inline std::string blue_quorum(const std::vector<std::string>& pins = {"1111", "2222", "3333"}) {

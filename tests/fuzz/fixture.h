@@ -634,8 +634,10 @@ enum class DeviceParser : std::uint8_t {
   self_test_response,
   mode_changed_event,
   display_event,
+  confirm_identity_request,   // docs/attestation.md §6
+  confirm_identity_response,
 };
 inline constexpr std::uint8_t kDeviceParsers =
-    static_cast<std::uint8_t>(DeviceParser::display_event) + 1;
+    static_cast<std::uint8_t>(DeviceParser::confirm_identity_response) + 1;
 
 }  // namespace rped::fuzz

@@ -140,6 +140,12 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     case DeviceParser::display_event:
       round_trip<ped::DisplayEvent>(rest);
       break;
+    case DeviceParser::confirm_identity_request:
+      round_trip<ped::ConfirmIdentityRequest>(rest);
+      break;
+    case DeviceParser::confirm_identity_response:
+      round_trip<ped::ConfirmIdentityResponse>(rest);
+      break;
     default:
       rped::fuzz::violated("unreachable device parser selector");
   }

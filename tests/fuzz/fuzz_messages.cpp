@@ -1,5 +1,5 @@
-// The handshake messages and Alert. The first byte selects the parser
-// (% 4: HsmHello, PedKeyShare, HsmConfirm, Alert), the rest is the body.
+// The handshake messages, Alert and HsmIdentity. The first byte selects the parser
+// (% 5: HsmHello, PedKeyShare, HsmConfirm, Alert, HsmIdentity), the rest is the body.
 // Every body that parses must serialize back to exactly the same bytes (the
 // encodings are canonical: fixed widths, exact lengths, no trailing bytes),
 // and parsing that again must give the same fields.
@@ -27,6 +27,9 @@ bool same(const channel::PedKeyShare& a, const channel::PedKeyShare& b) {
 }
 bool same(const channel::HsmConfirm& a, const channel::HsmConfirm& b) {
   return a.tag_v == b.tag_v;
+}
+bool same(const channel::HsmIdentity& a, const channel::HsmIdentity& b) {
+  return a.label == b.label && a.model == b.model && a.firmware == b.firmware && a.pkc == b.pkc;
 }
 bool same(const channel::Alert& a, const channel::Alert& b) {
   return a.code == b.code;
@@ -66,7 +69,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const ByteView body = input.subspan(1);
-  switch (input[0] % 4) {
+  switch (input[0] % 5) {
     case 0:
       round_trip<channel::HsmHello>(body);
       break;
@@ -78,6 +81,9 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case 3:
       round_trip<channel::Alert>(body);
+      break;
+    case 4:
+      round_trip<channel::HsmIdentity>(body);  // the sealed HsmIdentity (docs/attestation.md §6)
       break;
     default:
       rped::fuzz::violated("unreachable selector");

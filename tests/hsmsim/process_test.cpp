@@ -115,7 +115,10 @@ TEST(HsmsimProcess, OperatorCommandsDriveTheEmulator) {
           .front();
   FakePedclient pedclient(ped, root);
   pedclient.attach(state / "backend.sock");
-  ASSERT_TRUE(pedclient.backend().identity().ok());
+  const auto identity = pedclient.backend().identity();
+  ASSERT_TRUE(identity.ok()) << identity.error().message;
+  // docs/attestation.md §6: the static key's PKC comes with the identity.
+  EXPECT_FALSE(identity->static_key_pkc.empty());
 
   // The operator reads the one-time password off the screen and the custodian types it.
   const std::string marker = "One-time password for the PED: ";

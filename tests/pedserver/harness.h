@@ -662,6 +662,11 @@ inline const std::string kOrangeLogin =
     "enter\n"
     "expect \"Enter PED PIN:\" 20s\n"
     "pin 4321\n";
+// docs/attestation.md §6: before pedserver runs the HSM side's first PED
+// command, the PED shows which HSM asks and the custodian presses YES.
+inline const std::string kConfirmHsm =
+    "expect \"Proceed? YES/NO\" 20s\n"
+    "yes\n";
 // One-pass: the custodian types the one-time password the HSM operator read out.
 inline const std::string kPasswordEntry =
     "expect \"Enter PED Password.\" 20s\n"

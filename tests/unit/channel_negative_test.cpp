@@ -976,12 +976,12 @@ std::vector<ForgedRecord> forged_records() {
   const auto close = static_cast<std::uint8_t>(ContentType::close);
   return {
       {"ContentType0", 0, {}, std::nullopt},
-      {"ContentType5", 5, {}, std::nullopt},
+      {"ContentType6", 6, {}, std::nullopt},
       {"ContentType255", 0xFF, Bytes{1, 2, 3}, std::nullopt},
       {"CloseWithoutCode", close, {}, std::nullopt},
       {"CloseWithOneByte", close, Bytes{0x00}, std::nullopt},
       {"CloseWithTrailingByte", close, Bytes{0x00, 0x11, 0x00}, std::nullopt},
-      {"CloseWithUnknownCode", close, Bytes{0x00, 0x13}, std::nullopt},
+      {"CloseWithUnknownCode", close, Bytes{0x00, 0x14}, std::nullopt},
       {"CloseRemoteModeExited", close, Bytes{0x00, 0x11},
        AlertCode::remote_mode_exited},  // control
   };
@@ -1003,6 +1003,35 @@ TEST_P(ChannelForgedRecord, WithMalformedContentIsADecodeError) {
     return;
   }
   expect_hsm_failed(AlertCode::decode_error);
+}
+
+// docs/attestation.md §6: HsmIdentity (content type 5) flows HSM -> PED side only.
+TEST_F(ChannelRecordNegative, AnIdentityRecordToTheHsmSideIsUnexpected) {
+  RecordSealer sealer = forged_ped_sealer();
+  const Bytes body = must(channel::HsmIdentity{"forged", "", "", {}}.serialize());
+  to_hsm(must(sealer.seal(ContentType::identity, body)));
+  expect_hsm_failed(AlertCode::unexpected_message);
+}
+
+// ... and only as the HSM side's first record: a second one, sealed under the
+// genuine keys, ends the session on the PED side with unexpected_message.
+TEST_F(ChannelRecordNegative, AnIdentityRecordAfterTheFirstIsUnexpected) {
+  const SessionKeys keys = must(SessionKeys::from_dkm(*dkm_));
+  RecordSealer sealer = must(RecordSealer::create(Side::hsm, keys.hsm_to_ped));
+  const Bytes body = must(channel::HsmIdentity{"late", "", "", {}}.serialize());
+  Bytes records = must(sealer.seal(ContentType::data, bytes_of("first")));
+  const Bytes second = must(sealer.seal(ContentType::identity, body));
+  records.insert(records.end(), second.begin(), second.end());
+  link_.pump({}, link_.ped.receive(records));
+  expect_failed(link_, Side::ped, AlertCode::unexpected_message);
+}
+
+// A malformed HsmIdentity in a genuine first record is a decode error.
+TEST_F(ChannelRecordNegative, AMalformedIdentityRecordIsADecodeError) {
+  const SessionKeys keys = must(SessionKeys::from_dkm(*dkm_));
+  RecordSealer sealer = must(RecordSealer::create(Side::hsm, keys.hsm_to_ped));
+  link_.pump({}, link_.ped.receive(must(sealer.seal(ContentType::identity, Bytes{0x00, 0x05, 'a'}))));
+  expect_failed(link_, Side::ped, AlertCode::decode_error);
 }
 
 INSTANTIATE_TEST_SUITE_P(Channel, ChannelForgedRecord, ::testing::ValuesIn(forged_records()),
@@ -1092,7 +1121,7 @@ std::vector<MalformedMessage> malformed_messages() {
       {"HsmConfirmOf63Bytes", confirm, Bytes(kKcTagBytes - 1, 0xAB)},
       {"HsmConfirmOf65Bytes", confirm, Bytes(kKcTagBytes + 1, 0xAB)},
       {"HsmConfirmEmpty", confirm, Bytes{}},
-      {"AlertWithCode19", alert, Bytes{0x00, 0x13}},
+      {"AlertWithCode20", alert, Bytes{0x00, 0x14}},
       {"AlertWithCode65535", alert, Bytes{0xFF, 0xFF}},
       {"AlertOfOneByte", alert, Bytes{0x00}},
       {"AlertOfThreeBytes", alert, Bytes{0x00, 0x00, 0x00}},

@@ -1,4 +1,5 @@
 #include "rped/hsmsim/hsm.h"
+#include "rped/hsmsim/pkc.h"
 
 #include <algorithm>
 #include <array>
@@ -9,6 +10,7 @@
 #include <cerrno>
 #include <charconv>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -722,6 +724,16 @@ hsm::IdentityResponse Hsm::identity() const {
   id.model = impl_->state.manufacturing.model;
   id.rpv_initialized = impl_->state.rpv.initialized;
   id.certificate_chain = {impl_->keys.static_certificate, impl_->keys.hoc};
+  // docs/attestation.md §6: the static key's PKC, for the custodian's PED.
+  if (auto pkc = make_pkc(impl_->state, kStaticKeyHandle, static_cast<std::int64_t>(std::time(nullptr)));
+      pkc.ok()) {
+    id.static_key_pkc = std::move(pkc).value();
+    // Test hook (an emulator only): a PKC damaged in transit, for the tests of
+    // pedserver's refusal (docs/attestation.md §6).
+    if (std::getenv("RPED_HSMSIM_CORRUPT_PKC") != nullptr && !id.static_key_pkc.empty()) {
+      id.static_key_pkc[id.static_key_pkc.size() / 2] ^= 0x01;
+    }
+  }
   return id;
 }
 

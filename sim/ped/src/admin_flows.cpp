@@ -87,6 +87,25 @@ FlowResult<bool> confirm_exit_remote_flow(Flow& flow) {
   return ask_yes_no(flow, screens::exit_remote_confirm());
 }
 
+FlowResult<ped::ConfirmIdentityResponse> confirm_identity_flow(
+    Flow& flow, const ped::ConfirmIdentityRequest& request) {
+  Lines screen = request.lines;
+  if (!request.ask) {
+    // A notice (an HSM that failed verification): the timeout ends it quietly.
+    auto seen = acknowledge(flow, screen);
+    if (!seen.ok() && seen.failure().status != ped::Status::timeout) {
+      return seen.failure();
+    }
+    return ped::ConfirmIdentityResponse{false};
+  }
+  screen.emplace_back("Proceed? YES/NO");
+  RPED_FLOW_TRY_ASSIGN(const bool yes, ask_yes_no(flow, screen));
+  if (!yes) {
+    flow.show({"Refused by custodian"});
+  }
+  return ped::ConfirmIdentityResponse{yes};
+}
+
 FlowResult<void> log_flow(Flow& flow, const std::deque<std::string>& entries) {
   return acknowledge(flow, screens::log(entries));
 }

@@ -453,6 +453,8 @@ class PedDeviceImpl final : public PedDevice, private FirmwarePort {
         return run_flow<ped::DeriveSessionKeysRequest>(command.op, body, derive_session_keys_flow);
       case ped::Op::create_rpk_keyset:
         return run_flow<ped::CreateRpkKeysetRequest>(command.op, body, create_rpk_keyset_flow);
+      case ped::Op::confirm_identity:
+        return run_flow<ped::ConfirmIdentityRequest>(command.op, body, confirm_identity_flow);
       default:
         return ped::error_response(ped::Status::bad_request, std::string(ped::op_name(command.op)) +
                                                                  " is not a command this PED runs");

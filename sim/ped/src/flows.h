@@ -28,6 +28,9 @@ FlowResult<ped::CreateKeysetResponse> create_keyset_flow(Flow& flow,
 FlowResult<ped::CreateRpkKeysetResponse> create_rpk_keyset_flow(
     Flow& flow, const ped::CreateRpkKeysetRequest& request);
 ped::SelfTestResponse self_test_flow(Flow& flow);
+// docs/attestation.md §6: which HSM asks, YES/NO (or a notice shown until a key or the timeout).
+FlowResult<ped::ConfirmIdentityResponse> confirm_identity_flow(
+    Flow& flow, const ped::ConfirmIdentityRequest& request);
 
 // Keypad flows.
 FlowResult<void> list_types_flow(Flow& flow);

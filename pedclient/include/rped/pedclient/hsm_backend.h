@@ -53,6 +53,7 @@ struct HsmIdentity {
   bool rpv_initialized = false;
   // HSM static-key certificate, HOC[, intermediate]: HsmEndpointConfig::certificate_chain.
   std::vector<crypto::Certificate> certificate_chain;
+  Bytes static_key_pkc;  // DER PKC of the static key; empty when the HSM offers none
 };
 
 // What the HSM asks of pedclient. Each request carries the id to answer with.

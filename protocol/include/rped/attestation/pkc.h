@@ -149,6 +149,18 @@ struct VerifyOptions {
 PkcVerification verify_pkc(ByteView der, std::span<const crypto::Certificate> roots,
                            const VerifyOptions& options = {});
 
+// docs/attestation.md §6: the PKC an HSM offers in HsmIdentity must verify
+// (verify_pkc against the same roots, or the pinned HOC) AND attest the key of
+// the static-key certificate the channel was built on, for the HSM serial in
+// HsmHello. An empty `reason` means accepted.
+struct HsmPkcVerdict {
+  std::string reason;  // why refused, one short sentence; empty when accepted
+  bool ok() const noexcept { return reason.empty(); }
+};
+HsmPkcVerdict verify_hsm_static_key_pkc(ByteView pkc, const crypto::Certificate& static_key_certificate,
+                                        std::uint64_t hsm_serial, std::span<const crypto::Certificate> roots,
+                                        const VerifyOptions& options = {});
+
 // "YYYYMMDDHHMMSSZ" <-> Unix time (years 1970..9999).
 std::string generalized_time(std::int64_t unix_time);
 Result<std::int64_t> parse_generalized_time(std::string_view text);

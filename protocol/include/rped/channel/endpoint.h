@@ -23,6 +23,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <optional>
 #include <span>
 #include <string>
@@ -70,6 +71,12 @@ struct PedEndpointConfig {
   bool request_rpk_from_device = false;
   // C(1e,1s): only when the custodian chose remote RPV initialization.
   bool allow_password_mode = false;
+  // Pinned-fingerprint mode (docs/attestation.md §6): HSM serial -> the
+  // SHA-256 of its HOC. For a pinned serial the HOC in HsmHello must have that
+  // fingerprint; the chain is then accepted when it reaches a manufacturer
+  // root or, failing that, when the pinned HOC issued the static-key
+  // certificate (a partial chain).
+  std::map<std::uint64_t, Bytes> pinned_hoc_sha256;
   std::optional<std::int64_t> verification_time;
   EntropySource entropy;
 };
@@ -107,6 +114,15 @@ struct EstablishedEvent {
   std::uint64_t hsm_serial;
   std::uint64_t rpk_serial;
   std::string peer_certificate_subject;  // the HSM's static-key cert (PED side) or the RPK cert (HSM side)
+  // PED side: what vouched for the HSM's chain, for the custodian's display:
+  // the manufacturer root's common name, or "pinned HOC FE57..E9BC".
+  std::string verified_by;
+  Bytes hoc_sha256;  // PED side: the fingerprint of the HOC in HsmHello
+  std::optional<crypto::Certificate> hsm_certificate;  // PED side: the verified static-key certificate
+};
+// PED side: the HSM's sealed HsmIdentity (its first record, if it sends one).
+struct IdentityEvent {
+  HsmIdentity identity;
 };
 struct DataEvent {
   Bytes payload;
@@ -119,7 +135,8 @@ struct ClosedEvent {
   bool by_peer;
   std::string detail;  // for logs; never contains secret bytes
 };
-using Event = std::variant<KeyRequestEvent, RpkRequestEvent, EstablishedEvent, DataEvent, PongEvent, ClosedEvent>;
+using Event = std::variant<KeyRequestEvent, RpkRequestEvent, EstablishedEvent, IdentityEvent, DataEvent,
+                           PongEvent, ClosedEvent>;
 
 struct Output {
   Bytes send;  // bytes for the peer, in order
@@ -148,6 +165,9 @@ class Endpoint final {
   // Application data; only when established (else invalid_argument).
   Result<Output> send(ByteView payload);
   Result<Output> ping(ByteView payload);
+  // HSM side only, once, as its first record after HsmConfirm (docs/attestation.md §6);
+  // invalid_argument otherwise.
+  Result<Output> send_identity(const HsmIdentity& identity);
   // Local close: a sealed close record when established, a clear Alert before.
   Output close(AlertCode code, std::string detail = {});
 

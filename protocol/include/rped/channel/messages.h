@@ -6,6 +6,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -53,6 +54,7 @@ enum class AlertCode : std::uint16_t {
   ped_unplugged = 16,          // the PED went away
   remote_mode_exited = 17,     // the custodian left Remote PED mode
   internal_error = 18,
+  identity_refused = 19,       // the custodian refused the HSM at the PED, or its PKC failed (docs/attestation.md §6)
 };
 std::string_view alert_name(AlertCode code) noexcept;
 // Maps a received code; unknown values are reported as decode errors by the caller.
@@ -98,6 +100,20 @@ struct HsmConfirm {
   Bytes tag_v;  // 64-byte MacTag of party V (the HSM side)
 
   static Result<HsmConfirm> parse(ByteView body);
+  Result<Bytes> serialize() const;
+};
+
+// Sealed, HSM -> PED side, at most once and only as the HSM side's first
+// record (ContentType::identity), right after HsmConfirm: who the HSM says it
+// is, for the custodian's confirmation on the PED (docs/attestation.md §6).
+// Inside the channel it is authenticated by keys only the genuine HSM derives.
+struct HsmIdentity {
+  std::string label;     // printable ASCII, at most kMaxIdentityTextBytes
+  std::string model;
+  std::string firmware;
+  Bytes pkc;             // DER PKC of the static key; empty when the HSM offers none
+
+  static Result<HsmIdentity> parse(ByteView body);
   Result<Bytes> serialize() const;
 };
 

@@ -147,6 +147,10 @@ struct IdentityResponse {
   // The HSM static-key certificate, its HOC, optionally one more intermediate
   // (channel::kMaxHsmChainCertificates): what pedclient puts in HsmHello.
   std::vector<crypto::Certificate> certificate_chain;
+  // Optional trailing field (older HSMs end the body before it): the DER PKC
+  // of the static key, which pedclient passes on in HsmIdentity
+  // (docs/attestation.md §6). Empty: none offered.
+  Bytes static_key_pkc;
   static Result<IdentityResponse> parse(ByteView body);
   Bytes serialize() const;
 };

@@ -18,6 +18,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "rped/bytes.h"
 #include "rped/channel/key_schedule.h"
@@ -50,6 +51,7 @@ enum class Op : std::uint16_t {
   read_rpk_info = 0x0012,
   derive_session_keys = 0x0013,
   create_rpk_keyset = 0x0014,
+  confirm_identity = 0x0015,
   cancel = 0x0020,
   self_test = 0x0030,
   // events (PED -> host)
@@ -233,6 +235,26 @@ struct DeriveSessionKeysRequest {
 struct DeriveSessionKeysResponse {
   SecretBytes dkm;  // channel::kDkmBytes
   static Result<DeriveSessionKeysResponse> parse(ByteView body);
+  Bytes serialize() const;
+};
+
+// docs/attestation.md §6: pedserver shows the custodian which HSM asks
+// (serial, label, what verified it) and waits for YES/NO before any key
+// secret is read or written for it. With `ask` false it is a notice only
+// (an HSM that failed verification): shown until a key is pressed or
+// timeout_ms passes, answered confirmed = false.
+inline constexpr std::size_t kMaxIdentityLines = 5;
+struct ConfirmIdentityRequest {
+  bool ask = true;
+  std::vector<std::string> lines;  // 1..kMaxIdentityLines, each printable ASCII, <= kLcdColumns
+  std::uint32_t timeout_ms = kDefaultKeyOperationTimeoutMs;
+  static Result<ConfirmIdentityRequest> parse(ByteView body);
+  Bytes serialize() const;
+};
+
+struct ConfirmIdentityResponse {
+  bool confirmed = false;  // YES; NO is confirmed = false (not an error)
+  static Result<ConfirmIdentityResponse> parse(ByteView body);
   Bytes serialize() const;
 };
 
