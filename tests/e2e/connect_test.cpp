@@ -82,9 +82,8 @@ TEST_F(E2eTest, DisconnectThenReconnectWithoutRestartingAnything) {
   EXPECT_NE(up, "Disconnected");
   const Ran off = cmd(h, "ped disconnect");
   ASSERT_EQ(off.exit_code, 0) << off.out;
-  EXPECT_TRUE(wait_until([&] {
-    return link_state(h) == "Disconnected";
-  })) << pedclient(h, {"-mode", "show"}).out;
+  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }))
+      << pedclient(h, {"-mode", "show"}).out;
   const Ran again = cmd(h, "ped connect " + connect_args());
   ASSERT_EQ(again.exit_code, 0) << again.out;
   EXPECT_EQ(h.pedclient->pid(), client);
@@ -96,13 +95,13 @@ TEST_F(E2eTest, DisconnectThenReconnectWithoutRestartingAnything) {
 // (j) RPV rotation by the logged-in SO: new orange key on blank2; the running
 // session goes on; afterwards the old orange key no longer connects, the new one does.
 TEST_F(E2eTest, RpvRotationRetiresTheOldOrangeKey) {
-  HsmHost& h = start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
-                         script::create_orange("blank2", "8642") + script::blue_quorum() +
-                         // The old orange key no longer connects: no HSM to confirm.
-                         script::expect("PED Key (ORANGE)") + script::present("blank1") +
-                         script::expect("REMOTE PED LOGIN") + "enter\n" +
-                         script::expect("Enter PED PIN:") + "pin 4321\n" +
-                         script::orange_login("blank2", "8642"));
+  HsmHost& h =
+      start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
+                script::create_orange("blank2", "8642") + script::blue_quorum() +
+                // The old orange key no longer connects: no HSM to confirm.
+                script::expect("PED Key (ORANGE)") + script::present("blank1") +
+                script::expect("REMOTE PED LOGIN") + "enter\n" + script::expect("Enter PED PIN:") +
+                "pin 4321\n" + script::orange_login("blank2", "8642"));
   initialize_rpv_and_connect(h);
   ASSERT_EQ(cmd(h, "hsm init -label rot").exit_code, 0);
   ASSERT_EQ(cmd(h, "role login -name so").exit_code, 0);
@@ -131,8 +130,8 @@ namespace {
 
 // docs/attestation.md §6. The manufacturer root's common name, as the PED shows it.
 std::string root_common_name(const std::filesystem::path& hsm_state) {
-  const auto roots = crypto::Certificate::from_pem(
-      slurp(hsm_state / "certificates" / "manufacturer-root.pem"));
+  const auto roots =
+      crypto::Certificate::from_pem(slurp(hsm_state / "certificates" / "manufacturer-root.pem"));
   return roots.ok() && !roots->empty() ? roots->front().common_name() : std::string();
 }
 
@@ -165,9 +164,9 @@ TEST_F(E2eTest, ThePedShowsTheVerifiedHsmAndYesProceeds) {
 
 // NO ends the session: the HSM is told, pedserver logs it, nothing is read.
 TEST_F(E2eTest, NoAtThePedRefusesTheHsm) {
-  HsmHost& h = start_all(script::expect("Enter PED Password.") + "pin 31415926\n" +
-                         script::expect("Proceed? YES/NO") + "no\n" +
-                         script::expect("Awaiting command..."));
+  HsmHost& h =
+      start_all(script::expect("Enter PED Password.") + "pin 31415926\n" +
+                script::expect("Proceed? YES/NO") + "no\n" + script::expect("Awaiting command..."));
   static_cast<void>(cmd(h, "ped connect " + connect_args() + " -password 31415926"));
   EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 20s))
       << pedclient(h, {"-mode", "show"}).out;
@@ -199,8 +198,8 @@ TEST_F(E2eTest, APinnedHocIsAcceptedFromARootTheCustodianDoesNotHold) {
              to_hex(hoc->front().sha256_fingerprint()) + "\n");
   const Ran pinned = cmd(h, "ped connect " + connect_args() + " -password 31415926");
   ASSERT_EQ(pinned.exit_code, 0) << pinned.out;
-  ASSERT_TRUE(wait_until([&] { return contains(slurp(server_log_), "confirmed by the custodian"); },
-                         20s))
+  ASSERT_TRUE(
+      wait_until([&] { return contains(slurp(server_log_), "confirmed by the custodian"); }, 20s))
       << slurp(server_log_);
   EXPECT_TRUE(contains(pedsim_->out(), "|pinned HOC ")) << pedsim_->out();
 }
@@ -229,6 +228,29 @@ TEST_F(E2eTest, AnHsmWhosePkcFailsIsRefusedWithAMessageOnThePed) {
   const std::string lcd = pedsim_->out();
   EXPECT_TRUE(contains(lcd, "|NOT VERIFIED")) << lcd;
   EXPECT_FALSE(contains(lcd, "|Proceed? YES/NO")) << lcd;
+}
+
+// SO login 1 of 1: hsm init creates a new blue keyset of one key (M = N = 1,
+// PIN 6789) on a blank key, and the SO logs in with it.
+TEST_F(E2eTest, SoLoginOneOfOneWithANewBlueKey) {
+  const std::string new_blue =
+      script::expect("Do you wish to reuse") + "no\n" + script::expect("Enter M value:") +
+      "pin 1\n" + script::expect("Enter N value:") + "pin 1\n" + script::expect("PED Key (BLUE)") +
+      script::present("blank2") + script::expect("Overwrite?") + "yes\n" +
+      script::expect("Enter new PED PIN") + "pin 6789\n" + script::expect("Confirm new PED PIN:") +
+      "pin 6789\n" + script::expect("Create duplicate") + "no\n";
+  const std::string reuse_red = script::expect("Do you wish to reuse") + "yes\n" +
+                                script::expect("PED Key (RED)") + script::present("red1");
+  const std::string so_login = script::expect("PED Key (BLUE)") + script::present("blank2") +
+                               script::expect("Enter PED PIN:") + "pin 6789\n";
+  HsmHost& h = start_all(rpv_init_script() + new_blue + reuse_red + so_login);
+  initialize_rpv_and_connect(h);
+  ASSERT_FALSE(HasFailure());
+  const Ran init = cmd(h, "hsm init -label oneofone");
+  ASSERT_EQ(init.exit_code, 0) << init.out << init.err;
+  const Ran login = cmd(h, "role login -name so");
+  EXPECT_EQ(login.exit_code, 0) << login.out << login.err;
+  EXPECT_TRUE(contains(cmd(h, "role show").out, "logged in"));
 }
 
 }  // namespace
