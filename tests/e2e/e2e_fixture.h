@@ -74,7 +74,9 @@ inline std::string present(const std::string& key) {
 }
 // docs/attestation.md §6: once the channel is up the PED shows which HSM asks
 // (serial, label, the root that verified it) and the custodian presses YES.
-inline std::string confirm_hsm() { return expect("Proceed? YES/NO") + "yes\n"; }
+inline std::string confirm_hsm() {
+  return expect("Proceed? YES/NO") + "yes\n";
+}
 // One-pass: the custodian types the one-time password, then confirms the HSM.
 inline std::string password(const std::string& digits) {
   return expect("Enter PED Password.") + "pin " + digits + "\n" + confirm_hsm();
@@ -84,8 +86,7 @@ inline std::string create_orange(const std::string& blank, const std::string& pi
   return expect("REMOTE PED VECTOR") + expect("Enter M value:") + "pin 1\n" +
          expect("Enter N value:") + "pin 1\n" + expect("PED Key (ORANGE)") + present(blank) +
          expect("Overwrite?") + "yes\n" + expect("Enter new PED PIN") + "pin " + pin + "\n" +
-         expect("Confirm new PED PIN:") + "pin " + pin + "\n" + expect("Create duplicate") +
-         "no\n";
+         expect("Confirm new PED PIN:") + "pin " + pin + "\n" + expect("Create duplicate") + "no\n";
 }
 // Full Unified: read_rpk_info (the key, no PIN), then derive_session_keys (ENTER, PIN).
 inline std::string orange_login(const std::string& key, const std::string& pin) {
@@ -158,8 +159,7 @@ class E2eTest : public ::testing::Test {
                   << or_stderr(host.client_log, host.pedclient);
       }
       std::cerr << "---- pedserver log ----\n"
-                << or_stderr(server_log_, pedserver_)
-                << "---- pedsim ----\n"
+                << or_stderr(server_log_, pedserver_) << "---- pedsim ----\n"
                 << (pedsim_ ? tail(pedsim_->out(), 6000) + pedsim_->err() : std::string()) << "\n";
     }
     while (::waitpid(-1, nullptr, WNOHANG) > 0) {
@@ -167,7 +167,8 @@ class E2eTest : public ::testing::Test {
   }
 
   // A daemon's log file; its stderr (the same lines) only when the file is empty.
-  static std::string or_stderr(const std::filesystem::path& log, const std::optional<Child>& child) {
+  static std::string or_stderr(const std::filesystem::path& log,
+                               const std::optional<Child>& child) {
     const std::string text = slurp(log);
     return !text.empty() || !child ? text : child->err();
   }
@@ -194,13 +195,13 @@ class E2eTest : public ::testing::Test {
     host->client_state = dir_.path() / ("pedclient" + tag);
     host->client_log = dir_.path() / ("pedclient" + tag + ".log");
     host->client_admin = free_port();
-    host->hsmsim.emplace(kHsmsim,
-                         std::vector<std::string>{
-                             "run", "--state", host->state.string(), "--serial",
-                             std::to_string(serial), "--manufacturer", manufacturer_.string(),
-                             "--ped-timeout", std::to_string(kPedSeconds), "--connect-timeout",
-                             std::to_string(kPedSeconds)},
-                         dir_.path());
+    host->hsmsim.emplace(
+        kHsmsim,
+        std::vector<std::string>{"run", "--state", host->state.string(), "--serial",
+                                 std::to_string(serial), "--manufacturer", manufacturer_.string(),
+                                 "--ped-timeout", std::to_string(kPedSeconds), "--connect-timeout",
+                                 std::to_string(kPedSeconds)},
+        dir_.path());
     HsmHost& h = *host;
     hosts_.push_back(std::move(host));
     EXPECT_TRUE(wait_until([&] { return contains(h.hsmsim->out(), "control socket"); }))
@@ -210,11 +211,16 @@ class E2eTest : public ::testing::Test {
   }
 
   void start_pedclient(HsmHost& h, const std::vector<std::string>& extra = {}) {
-    std::vector<std::string> args{"-mode",    "start",
-                                  "-foreground", "-hsm",
-                                  (h.state / "backend.sock").string(), "-admin",
-                                  std::to_string(h.client_admin), "-logfile",
-                                  h.client_log.string(), "-configfile",
+    std::vector<std::string> args{"-mode",
+                                  "start",
+                                  "-foreground",
+                                  "-hsm",
+                                  (h.state / "backend.sock").string(),
+                                  "-admin",
+                                  std::to_string(h.client_admin),
+                                  "-logfile",
+                                  h.client_log.string(),
+                                  "-configfile",
                                   config_file().string()};
     args.insert(args.end(), extra.begin(), extra.end());
     h.pedclient.emplace(kPedclient, args, dir_.path(), client_env(h));
@@ -229,15 +235,22 @@ class E2eTest : public ::testing::Test {
     return show_field(pedclient(h, {"-mode", "show"}).out, "Remote PED Connection Status");
   }
 
+  // State and logs (the audit log's default directory among them) under the
+  // test's own directory: never the user's or the system's.
   SpawnOptions client_env(const HsmHost& h) const {
-    return SpawnOptions{{{"STATE_DIRECTORY", h.client_state.string()}}, {}, {}, {}, {}};
+    return SpawnOptions{{{"STATE_DIRECTORY", h.client_state.string()},
+                         {"LOGS_DIRECTORY", (h.client_state / "logs").string()}},
+                        {},
+                        {},
+                        {},
+                        {}};
   }
 
   // A pedclient command line against `h`'s running client (-admin added).
   Ran pedclient(const HsmHost& h, std::vector<std::string> args,
                 std::chrono::milliseconds timeout = kCommandWait) {
-    args.insert(args.end(), {"-admin", std::to_string(h.client_admin), "-configfile",
-                             config_file().string()});
+    args.insert(args.end(),
+                {"-admin", std::to_string(h.client_admin), "-configfile", config_file().string()});
     return run(kPedclient, args, dir_.path(), client_env(h), timeout);
   }
 
@@ -251,22 +264,19 @@ class E2eTest : public ::testing::Test {
     return run(kHsmsim, args, dir_.path(), {}, kCommandWait);
   }
 
-  std::string connect_args() const {
-    return "-ip 127.0.0.1 -port " + std::to_string(server_port_);
-  }
+  std::string connect_args() const { return "-ip 127.0.0.1 -port " + std::to_string(server_port_); }
 
   // --- pedsim + pedserver ------------------------------------------------------
 
   void start_ped(const std::string& custodian) {
     const auto file = dir_.path() / ("script-" + std::to_string(++scripts_) + ".txt");
     write_text(file, custodian);
-    pedsim_.emplace(kPedsim,
-                    std::vector<std::string>{"run", "--socket", ped_socket_.string(), "--keys",
-                                             keys_.string(), "--mode", "remote", "--script",
-                                             file.string()},
-                    dir_.path());
-    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(ped_socket_); }))
-        << pedsim_->err();
+    pedsim_.emplace(
+        kPedsim,
+        std::vector<std::string>{"run", "--socket", ped_socket_.string(), "--keys", keys_.string(),
+                                 "--mode", "remote", "--script", file.string()},
+        dir_.path());
+    ASSERT_TRUE(wait_until([&] { return std::filesystem::exists(ped_socket_); })) << pedsim_->err();
   }
 
   // pedserver in the foreground, trusting the demo manufacturer's root.
@@ -275,18 +285,23 @@ class E2eTest : public ::testing::Test {
     std::filesystem::create_directories(server_state_ / "trust");
     write_text(server_state_ / "trust" / "root.pem",
                slurp(hosts_.front()->state / "certificates" / "manufacturer-root.pem"));
-    std::vector<std::string> args{"-mode",   "start", "-foreground", "-ped",
-                                  "sim:" + ped_socket_.string(), "-port",
-                                  std::to_string(server_port_), "-admin",
-                                  std::to_string(server_admin_), "-logfile",
+    std::vector<std::string> args{"-mode",
+                                  "start",
+                                  "-foreground",
+                                  "-ped",
+                                  "sim:" + ped_socket_.string(),
+                                  "-port",
+                                  std::to_string(server_port_),
+                                  "-admin",
+                                  std::to_string(server_admin_),
+                                  "-logfile",
                                   server_log_.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     pedserver_.emplace(kPedserver, args, dir_.path(), server_env());
     ASSERT_TRUE(wait_until([&] {
-      const Ran shown = run(kPedserver,
-                            {"-mode", "show", "-format", "json", "-admin",
-                             std::to_string(server_admin_)},
-                            dir_.path(), server_env());
+      const Ran shown = run(
+          kPedserver, {"-mode", "show", "-format", "json", "-admin", std::to_string(server_admin_)},
+          dir_.path(), server_env());
       // Ready for HSMs once the PED is attached (the admin port answers earlier).
       if (shown.exit_code != 0) {
         return false;
@@ -302,7 +317,8 @@ class E2eTest : public ::testing::Test {
 
   // Everything up to a zeroized HSM whose pedclient reaches a pedserver with a
   // PED running `custodian`.
-  HsmHost& start_all(const std::string& custodian, const std::vector<std::string>& client_extra = {}) {
+  HsmHost& start_all(const std::string& custodian,
+                     const std::vector<std::string>& client_extra = {}) {
     HsmHost& h = start_hsm(1234567, client_extra);
     start_ped(custodian);
     start_pedserver();
@@ -318,8 +334,25 @@ class E2eTest : public ::testing::Test {
     const Ran vector = cmd(h, "ped vector init");
     ASSERT_EQ(vector.exit_code, 0) << vector.out << vector.err;
     ASSERT_TRUE(contains(vector.out, "orange keys 1 of 1")) << vector.out;
+    const std::size_t confirmed_before = confirmations();
     const Ran fu = cmd(h, "ped connect " + connect_args());
     ASSERT_EQ(fu.exit_code, 0) << fu.out << fu.err;
+    // ped connect returns at key confirmation; the custodian's YES to the
+    // HSM's identity (docs/attestation.md §6) follows on the PED. Tests that
+    // cut the connection next must not cut it before that.
+    ASSERT_TRUE(wait_until([&] { return confirmations() > confirmed_before; }, 30s))
+        << slurp(server_log_);
+  }
+
+  // How many times pedserver logged a custodian's YES to an HSM's identity.
+  std::size_t confirmations() const {
+    const std::string log = slurp(server_log_);
+    std::size_t count = 0;
+    for (auto at = log.find("confirmed by the custodian"); at != std::string::npos;
+         at = log.find("confirmed by the custodian", at + 1)) {
+      ++count;
+    }
+    return count;
   }
 
   TempDir dir_;

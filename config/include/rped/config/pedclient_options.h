@@ -229,7 +229,7 @@ inline constexpr std::array kOptionSpecs{
     // The HSM audit log (docs/audit-log.md §4).
     OptionSpec{.name = opt::auditdir,
                .kind = OptionKind::path,
-               .default_value = "{log_dir}/audit",
+               .default_value = "{log_dir}/hsm-audit",
                .help = "Directory of the HSM audit log: records are acknowledged to the HSM only "
                        "once they are durable here.",
                .storage = Storage::config_file},
