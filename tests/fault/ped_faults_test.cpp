@@ -261,7 +261,7 @@ TEST_F(FaultTest, LeakScanFindsPlantedSecrets) {
       SecretBytes::copy_of(ByteView(reinterpret_cast<const std::uint8_t*>("1111"), 4)));
   ASSERT_TRUE(split.ok());
   const auto planted = dir_.path() / "planted.log";
-  write_text(planted, "port 41111 and 11112 are not PINs\n");
+  write_text(planted, "port 41111 and 11112 are not PINs, nor is the hex 9290B1111EC3\n");
   EXPECT_EQ(scan_for_leaks(false), 0);
   write_text(planted, "typed pin 1111.\nsplit " + hex(split->split.reveal()) + "\n" +
                           hex(split->split.reveal(), true) + "\n");
