@@ -35,8 +35,14 @@ class NetworkFaultTest : public FaultTest {
   // One SO login with `fault` armed once the session is up through the proxy.
   // Returns the login's result; the HSM's state is checked either way.
   Ran login_with(HsmHost& h, FaultProxy::Fault fault, const std::string& what) {
-    fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum());
+    // The PED stays a while after the login, so the session's last frames
+    // meet a live PED rather than an unplugged one.
+    fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum() + "wait 5s\n");
+    const std::size_t confirmed = confirmations();
     EXPECT_TRUE(reconnect(h, proxy_->port()));
+    // Armed only once the custodian confirmed the HSM (the identity exchange
+    // follows ped connect): the fault must land on the login's own traffic.
+    EXPECT_TRUE(wait_until([&] { return confirmations() > confirmed; }, 30s)) << what;
     fault.seed = static_cast<std::uint32_t>(rng_());
     proxy_->arm(fault);
     injected(what);
