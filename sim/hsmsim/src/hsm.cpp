@@ -1,11 +1,11 @@
 #include "rped/hsmsim/hsm.h"
 #include "rped/hsmsim/pkc.h"
 
+#include <fcntl.h>
+#include <unistd.h>
 #include <algorithm>
 #include <array>
 #include <cctype>
-#include <fcntl.h>
-#include <unistd.h>
 
 #include <cerrno>
 #include <charconv>
@@ -370,6 +370,41 @@ struct Hsm::Impl {
     Bytes keyset_id;
   };
 
+  // hsm init and partition init: a blue keyset (the SO of the HSM or of the
+  // partition) and a red domain keyset, both created on the PED, enrolled as
+  // verifiers. Nothing is enrolled unless both were created.
+  struct EnrolledPair {
+    PedSecretRecord blue;
+    PedSecretRecord red;
+    std::uint8_t m = 1;  // of the blue keyset
+    std::uint8_t n = 1;
+  };
+  std::variant<EnrolledPair, CommandResult> create_blue_and_red(const std::string& owner,
+                                                                std::string_view blue_purpose,
+                                                                std::string_view blue_name,
+                                                                std::string_view red_purpose,
+                                                                std::string_view red_name) {
+    auto blue = create_keyset(ped::KeyType::blue, owner + " / " + std::string(blue_name), true);
+    if (auto* failed = std::get_if<CommandResult>(&blue)) {
+      return *failed;
+    }
+    auto red = create_keyset(ped::KeyType::red, owner + " / " + std::string(red_name), true);
+    if (auto* failed = std::get_if<CommandResult>(&red)) {
+      return *failed;
+    }
+    const Keyset& blue_keys = std::get<Keyset>(blue);
+    const Keyset& red_keys = std::get<Keyset>(red);
+    auto blue_record = PedSecretRecord::create(blue_purpose, blue_keys.secret.reveal(), blue_keys.m,
+                                               blue_keys.n, blue_keys.keyset_id);
+    auto red_record = PedSecretRecord::create(red_purpose, red_keys.secret.reveal(), red_keys.m,
+                                              red_keys.n, red_keys.keyset_id);
+    if (!blue_record.ok() || !red_record.ok()) {
+      return fail(ResultCode::general_error, "the HSM could not enroll the new credentials");
+    }
+    return EnrolledPair{std::move(blue_record).value(), std::move(red_record).value(), blue_keys.m,
+                        blue_keys.n};
+  }
+
   // create_keyset: the PED writes `secret` (or, if the custodian reuses a
   // keyset, keeps that keyset's own); the HSM gets back the secret in the keyset.
   std::variant<Keyset, CommandResult> create_keyset(ped::KeyType type, std::string context,
@@ -653,7 +688,6 @@ struct Hsm::Impl {
     record(event, category, who, what, result.code, auditor_allowed);
     return result;
   }
-
 };
 
 Hsm::Hsm(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -672,8 +706,8 @@ Result<std::unique_ptr<Hsm>> Hsm::create(StateDirectory directory, HsmTimings ti
     RPED_TRY(crypto::random_bytes(secret.reveal_mutable()));
     RPED_TRY(impl->commit_locked([&](HsmState& next) { next.audit.secret = std::move(secret); }));
   }
-  audit::LogSecret log_secret = audit::LogSecret::copy_of(
-      impl->state.audit.secret.reveal().first<audit::kLogSecretBytes>());
+  audit::LogSecret log_secret =
+      audit::LogSecret::copy_of(impl->state.audit.secret.reveal().first<audit::kLogSecretBytes>());
   RPED_TRY_ASSIGN(impl->audit,
                   AuditLog::open(impl->directory.path() / "audit.buffer", std::move(log_secret),
                                  timings.audit_capacity, impl->log));
@@ -694,9 +728,8 @@ hsm::AuditResumeResponse Hsm::on_audit_resume(const hsm::AuditResumeRequest& req
   const std::lock_guard lock(impl_->mu);
   response.rotation_interval_s = impl_->state.audit.rotation_interval_s;
   response.rotation_bytes = impl_->state.audit.rotation_bytes;
-  impl_->say("pedclient resumes the audit stream after record " +
-             std::to_string(request.last_seq) + "; the newest is " +
-             std::to_string(response.head_seq));
+  impl_->say("pedclient resumes the audit stream after record " + std::to_string(request.last_seq) +
+             "; the newest is " + std::to_string(response.head_seq));
   return response;
 }
 
@@ -725,7 +758,8 @@ hsm::IdentityResponse Hsm::identity() const {
   id.rpv_initialized = impl_->state.rpv.initialized;
   id.certificate_chain = {impl_->keys.static_certificate, impl_->keys.hoc};
   // docs/attestation.md §6: the static key's PKC, for the custodian's PED.
-  if (auto pkc = make_pkc(impl_->state, kStaticKeyHandle, static_cast<std::int64_t>(std::time(nullptr)));
+  if (auto pkc =
+          make_pkc(impl_->state, kStaticKeyHandle, static_cast<std::int64_t>(std::time(nullptr)));
       pkc.ok()) {
     id.static_key_pkc = std::move(pkc).value();
     // Test hook (an emulator only): a PKC damaged in transit, for the tests of
@@ -1070,7 +1104,7 @@ CommandResult Hsm::ped_disconnect_body(Console& out) {
 }
 
 CommandResult Hsm::ped_set_body(std::optional<std::string> host, std::optional<std::uint16_t> port,
-                           Console& out) {
+                                Console& out) {
   Impl& m = *impl_;
   if (!host && !port) {
     return fail(ResultCode::arguments_bad, "give -ip and/or -port");
@@ -1325,39 +1359,28 @@ CommandResult Hsm::hsm_init_body(const std::string& label, bool force, Console& 
     return aborted();
   }
   out.line("Please attend to the PED.");
-  auto so = m.create_keyset(ped::KeyType::blue, "HSM " + serial + " / HSM SO", true);
-  if (auto* failed = std::get_if<CommandResult>(&so)) {
+  auto enrolled =
+      m.create_blue_and_red("HSM " + serial, "so", "HSM SO", "hsm-domain", "HSM DOMAIN");
+  if (auto* failed = std::get_if<CommandResult>(&enrolled)) {
     return *failed;
   }
-  auto domain = m.create_keyset(ped::KeyType::red, "HSM " + serial + " / HSM DOMAIN", true);
-  if (auto* failed = std::get_if<CommandResult>(&domain)) {
-    return *failed;
-  }
-  const Impl::Keyset& so_keys = std::get<Impl::Keyset>(so);
-  const Impl::Keyset& domain_keys = std::get<Impl::Keyset>(domain);
-  auto so_record = PedSecretRecord::create("so", so_keys.secret.reveal(), so_keys.m, so_keys.n,
-                                           so_keys.keyset_id);
-  auto domain_record = PedSecretRecord::create("hsm-domain", domain_keys.secret.reveal(),
-                                               domain_keys.m, domain_keys.n, domain_keys.keyset_id);
-  if (!so_record.ok() || !domain_record.ok()) {
-    return fail(ResultCode::general_error, "the HSM could not enroll the new credentials");
-  }
+  const Impl::EnrolledPair& keys = std::get<Impl::EnrolledPair>(enrolled);
   const std::lock_guard lock(m.mu);
   if (auto saved = m.commit_locked([&](HsmState& s) {
         s.zeroize();
         s.initialized = true;
         s.label = label;
-        s.so = so_record->clone();
-        s.hsm_domain = domain_record->clone();
+        s.so = keys.blue.clone();
+        s.hsm_domain = keys.red.clone();
       });
       !saved.ok()) {
     return Impl::save_failed(saved.error());
   }
   m.logged_in.reset();
-  m.say("HSM initialized, label '" + label + "', SO keys " + std::to_string(so_keys.m) + " of " +
-        std::to_string(so_keys.n));
-  out.line("        HSM initialized: label '" + label + "', SO keyset " +
-           std::to_string(so_keys.m) + " of " + std::to_string(so_keys.n) + ".");
+  m.say("HSM initialized, label '" + label + "', SO keys " + std::to_string(keys.m) + " of " +
+        std::to_string(keys.n));
+  out.line("        HSM initialized: label '" + label + "', SO keyset " + std::to_string(keys.m) +
+           " of " + std::to_string(keys.n) + ".");
   return {};
 }
 
@@ -1688,30 +1711,19 @@ CommandResult Hsm::partition_init_body(const std::string& label, bool force, Con
     return aborted();
   }
   out.line("Please attend to the PED.");
-  auto po = m.create_keyset(ped::KeyType::blue, "PARTITION " + label + " / PARTITION SO", true);
-  if (auto* failed = std::get_if<CommandResult>(&po)) {
+  auto enrolled = m.create_blue_and_red("PARTITION " + label, "po", "PARTITION SO",
+                                        "partition-domain", "DOMAIN");
+  if (auto* failed = std::get_if<CommandResult>(&enrolled)) {
     return *failed;
   }
-  auto domain = m.create_keyset(ped::KeyType::red, "PARTITION " + label + " / DOMAIN", true);
-  if (auto* failed = std::get_if<CommandResult>(&domain)) {
-    return *failed;
-  }
-  const Impl::Keyset& po_keys = std::get<Impl::Keyset>(po);
-  const Impl::Keyset& domain_keys = std::get<Impl::Keyset>(domain);
-  auto po_record = PedSecretRecord::create("po", po_keys.secret.reveal(), po_keys.m, po_keys.n,
-                                           po_keys.keyset_id);
-  auto domain_record = PedSecretRecord::create("partition-domain", domain_keys.secret.reveal(),
-                                               domain_keys.m, domain_keys.n, domain_keys.keyset_id);
-  if (!po_record.ok() || !domain_record.ok()) {
-    return fail(ResultCode::general_error, "the HSM could not enroll the new credentials");
-  }
+  const Impl::EnrolledPair& keys = std::get<Impl::EnrolledPair>(enrolled);
   const std::lock_guard lock(m.mu);
   if (auto saved = m.commit_locked([&](HsmState& s) {
         s.zeroize_partition();
         s.partition.initialized = true;
         s.partition.label = label;
-        s.partition.partition_so = po_record->clone();
-        s.partition.domain = domain_record->clone();
+        s.partition.partition_so = keys.blue.clone();
+        s.partition.domain = keys.red.clone();
       });
       !saved.ok()) {
     return Impl::save_failed(saved.error());
@@ -1753,7 +1765,9 @@ Result<void> Hsm::update_state(const std::function<Result<void>(HsmState&)>& cha
   return {};
 }
 
-const std::filesystem::path& Hsm::state_directory() const { return impl_->directory.path(); }
+const std::filesystem::path& Hsm::state_directory() const {
+  return impl_->directory.path();
+}
 
 HsmState Hsm::snapshot() const {
   const std::lock_guard lock(impl_->mu);
@@ -1813,10 +1827,9 @@ CommandResult Hsm::hsm_factory_reset(bool force, Console& out) {
                         [&] { return hsm_factory_reset_body(force, out); });
 }
 CommandResult Hsm::hsm_change_policy(std::uint16_t policy, std::uint32_t value, Console& out) {
-  return impl_->audited(
-      Event::policy_change, Category::hsm_management, false,
-      "policy " + std::to_string(policy) + " value " + std::to_string(value),
-      [&] { return hsm_change_policy_body(policy, value, out); });
+  return impl_->audited(Event::policy_change, Category::hsm_management, false,
+                        "policy " + std::to_string(policy) + " value " + std::to_string(value),
+                        [&] { return hsm_change_policy_body(policy, value, out); });
 }
 CommandResult Hsm::role_init(Role role, Console& out) {
   const Category category =
@@ -1887,9 +1900,9 @@ CommandResult Hsm::audit_show(Console& out) {
                 ? std::string("never")
                 : std::to_string(state.audit.rotation_interval_s) + " s"));
   out.line("          host rotation size: " +
-           (state.audit.rotation_bytes == 0 ? std::string("pedclient's setting")
-                                            : std::to_string(state.audit.rotation_bytes) +
-                                                  " bytes"));
+           (state.audit.rotation_bytes == 0
+                ? std::string("pedclient's setting")
+                : std::to_string(state.audit.rotation_bytes) + " bytes"));
   out.line("          newest record: " + std::to_string(status.head.seq));
   out.line("          acknowledged by pedclient: " + std::to_string(status.acknowledged));
   out.line("          waiting for pedclient: " + std::to_string(status.unacknowledged) + " of " +
@@ -1901,7 +1914,8 @@ CommandResult Hsm::audit_show(Console& out) {
 CommandResult Hsm::audit_head(Console& out) {
   const AuditLogStatus status = impl_->audit->status();
   out.line("        Audit chain head: " + status.head.to_string());
-  out.line("        Keep it outside the log file; 'pedaudit verify -head' checks a log against it.");
+  out.line(
+      "        Keep it outside the log file; 'pedaudit verify -head' checks a log against it.");
   return {};
 }
 
@@ -1916,7 +1930,8 @@ CommandResult Hsm::audit_config(const std::string& parameter, const std::string&
     {
       const std::lock_guard lock(m.mu);
       if (m.logged_in != Role::auditor) {
-        return fail(ResultCode::user_not_logged_in, "audit config needs the auditor: role login -name au");
+        return fail(ResultCode::user_not_logged_in,
+                    "audit config needs the auditor: role login -name au");
       }
     }
     std::function<void(HsmState&)> change;
@@ -1930,7 +1945,8 @@ CommandResult Hsm::audit_config(const std::string& parameter, const std::string&
       } else if (value == "both") {
         setting = kAuditOnSuccess | kAuditOnFailure;
       } else if (value != "none") {
-        return fail(ResultCode::arguments_bad, "-value for a category is success, failure, both or none");
+        return fail(ResultCode::arguments_bad,
+                    "-value for a category is success, failure, both or none");
       }
       const auto index = static_cast<std::size_t>(*category);
       change = [index, setting](HsmState& next) { next.audit.categories[index] = setting; };
@@ -1939,10 +1955,11 @@ CommandResult Hsm::audit_config(const std::string& parameter, const std::string&
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), number);
       const std::uint64_t max = param == "rotation_interval" ? 366ULL * 86'400 : (1ULL << 40);
       if (ec != std::errc{} || end != value.data() + value.size() || number > max) {
-        return fail(ResultCode::arguments_bad,
-                    "-value for " + param + " is a number of " +
-                        (param == "rotation_interval" ? "seconds (0: never, at most 1 year)"
-                                                      : "bytes (0: pedclient's setting, at most 1 TiB)"));
+        return fail(
+            ResultCode::arguments_bad,
+            "-value for " + param + " is a number of " +
+                (param == "rotation_interval" ? "seconds (0: never, at most 1 year)"
+                                              : "bytes (0: pedclient's setting, at most 1 TiB)"));
       }
       if (param == "rotation_interval") {
         change = [number](HsmState& next) {
@@ -1989,7 +2006,8 @@ CommandResult Hsm::audit_secret_export(const std::string& file, Console& out) {
     }
     const std::filesystem::path path(file);
     if (!path.is_absolute()) {
-      return fail(ResultCode::arguments_bad, "-file must be an absolute path (the emulator writes it)");
+      return fail(ResultCode::arguments_bad,
+                  "-file must be an absolute path (the emulator writes it)");
     }
     // docs/hsmsim.md §Audit log: a new file only (O_EXCL: never over another
     // file, never through a symlink), owner-only from its creation.
@@ -1999,8 +2017,9 @@ CommandResult Hsm::audit_secret_export(const std::string& file, Console& out) {
                   "cannot create " + file + ": " + std::strerror(errno) + " (it must not exist)");
     }
     const ByteView bytes = hex.reveal();
-    const bool written = ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
-                         ::fsync(fd) == 0;
+    const bool written =
+        ::write(fd, bytes.data(), bytes.size()) == static_cast<ssize_t>(bytes.size()) &&
+        ::fsync(fd) == 0;
     ::close(fd);
     if (!written) {
       ::unlink(path.c_str());
