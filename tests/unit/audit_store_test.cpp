@@ -140,41 +140,39 @@ TEST(AuditStore, AcknowledgesOnlyWhatIsOnDiskAndCommitsWaitingBatchesTogether) {
   // The completion runs on the writer: hold it while 100 more batches queue up.
   std::promise<void> release;
   std::shared_future<void> released = release.get_future().share();
-  std::atomic<std::uint64_t> first_ack{0};
-  std::atomic<std::uint64_t> records_on_disk_at_ack{0};
+  struct FirstAck {
+    std::uint64_t durable = 0;
+    std::uint64_t records_on_disk = 0;
+  };
+  std::promise<FirstAck> first_ack_promise;
+  std::future<FirstAck> first_ack_future = first_ack_promise.get_future();
   store->submit(hsm.batch(1, 10), [&](std::uint64_t durable) {
-    first_ack = durable;
     // Ordering: the acknowledged records are in the file before the answer.
-    records_on_disk_at_ack = file_records(dir.path());
+    // Both facts are published together, so the test never reads one half.
+    first_ack_promise.set_value(FirstAck{durable, file_records(dir.path())});
     released.wait();
   });
-  while (first_ack == 0) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  EXPECT_EQ(first_ack.load(), 10u);
-  EXPECT_GE(records_on_disk_at_ack.load(), 10u);
+  // Generous: a loaded CI machine under ASan may take seconds for fdatasync.
+  ASSERT_EQ(first_ack_future.wait_for(std::chrono::seconds(60)), std::future_status::ready);
+  const FirstAck first_ack = first_ack_future.get();
+  EXPECT_EQ(first_ack.durable, 10u);
+  EXPECT_GE(first_ack.records_on_disk, 10u);
   const std::uint64_t syncs_before = store->status().syncs;
   EXPECT_EQ(syncs_before, 1u);
 
   std::mutex mu;
+  std::condition_variable all_acked;
   std::vector<std::uint64_t> acks;
   for (int i = 0; i < 100; ++i) {
     store->submit(hsm.batch(11 + static_cast<std::uint64_t>(i) * 5, 5), [&](std::uint64_t d) {
       const std::lock_guard lock(mu);
       acks.push_back(d);
+      all_acked.notify_all();
     });
   }
   release.set_value();
-  for (int i = 0; i < 2000; ++i) {
-    {
-      const std::lock_guard lock(mu);
-      if (acks.size() == 100) {
-        break;
-      }
-    }
-    std::this_thread::sleep_for(std::chrono::milliseconds(1));
-  }
-  const std::lock_guard lock(mu);
+  std::unique_lock lock(mu);
+  all_acked.wait_for(lock, std::chrono::seconds(60), [&] { return acks.size() == 100; });
   ASSERT_EQ(acks.size(), 100u);
   for (const std::uint64_t d : acks) {
     EXPECT_EQ(d, 510u) << "all waiting batches became durable together";
