@@ -223,6 +223,9 @@ void drive(channel::Endpoint& endpoint, channel::Output out, int fd,
             endpoint.complete_key_request(
                 channel::derive_dkm(request->request, device_key, supp_priv_info)),
             fd, device_key, supp_priv_info);
+    } else if (std::holds_alternative<channel::IdentityEvent>(event)) {
+      // The custodian's YES (docs/attestation.md §6), answered at once.
+      drive(endpoint, endpoint.complete_identity({}), fd, device_key, supp_priv_info);
     } else if (auto* closed = std::get_if<channel::ClosedEvent>(&event)) {
       die("handshake closed: " + closed->detail);
     }

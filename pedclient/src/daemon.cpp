@@ -722,8 +722,8 @@ class Daemon final : public HsmRequestHandler {
                                asio::redirect_error(use_awaitable, error));
     std::string verdict =
         "the PED server accepted HSM " + std::to_string(endpoint_config.hsm_serial) +
-        "'s certificate chain and is ready for the orange key (test ended before the custodian "
-        "was asked)";
+        "'s certificate chain and asked the custodian to confirm it (test ended there: no key was "
+        "read)";
     bool passed = !error;
     if (error) {
       verdict = "cannot send HsmHello: " + error.message();

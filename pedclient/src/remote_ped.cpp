@@ -111,8 +111,7 @@ Result<channel::Endpoint> RemotePed::hsm_endpoint(HsmIdentity& identity) {
   channel::HsmEndpointConfig config;
   config.scheme = target_.scheme;
   config.hsm_serial = identity.serial;
-  config.certificate_chain = std::move(identity.certificate_chain);
-  // docs/attestation.md §6: sent sealed right after HsmConfirm, for the custodian's PED.
+  // docs/attestation.md §6: sent in HsmHello, for the custodian's PED, before any key is read.
   const auto printable = [](std::string text) {
     text.resize(std::min(text.size(), channel::kMaxIdentityTextBytes));
     for (char& c : text) {
@@ -120,11 +119,22 @@ Result<channel::Endpoint> RemotePed::hsm_endpoint(HsmIdentity& identity) {
     }
     return text;
   };
-  identity_message_ = channel::HsmIdentity{
-      printable(identity.label), printable(identity.model), printable(identity.firmware_version),
-      identity.static_key_pkc.size() <= channel::kMaxIdentityPkcBytes
-          ? std::move(identity.static_key_pkc)
-          : Bytes{}};
+  config.identity = channel::HsmIdentity{printable(identity.label), printable(identity.model),
+                                         printable(identity.firmware_version), {}};
+  // HsmHello is one frame: a PKC that would not fit beside the chain is left
+  // out (the PED side then shows "no PKC offered") rather than failing the link.
+  std::size_t hello_bytes = 512 + 3 * channel::kMaxIdentityTextBytes;
+  for (const crypto::Certificate& cert : identity.certificate_chain) {
+    hello_bytes += cert.der().size() + 2;
+  }
+  if (identity.static_key_pkc.size() <= channel::kMaxIdentityPkcBytes &&
+      hello_bytes + identity.static_key_pkc.size() <= channel::kMaxFrameBody) {
+    config.identity.pkc = std::move(identity.static_key_pkc);
+  } else if (!identity.static_key_pkc.empty()) {
+    services_.log->warn("link {}: the HSM's PKC ({} bytes) does not fit in HsmHello; not offered",
+                        services_.id, identity.static_key_pkc.size());
+  }
+  config.certificate_chain = std::move(identity.certificate_chain);
   return channel::Endpoint::hsm(std::move(config));
 }
 
@@ -226,10 +236,6 @@ void RemotePed::on_established(service::ChannelConnection& connection,
                           ? ", RPK " + std::to_string(event.rpk_serial)
                           : "",
                       event.hsm_serial);
-  if (auto sent = connection.send_identity(identity_message_); !sent.ok()) {
-    services_.log->warn("link {}: cannot send the HSM's identity: {}", services_.id,
-                        sent.error().message);
-  }
   connect_reported_ = true;
   if (hooks_.connected) {
     hooks_.connected(std::nullopt, *up_);

@@ -129,7 +129,6 @@ class RemotePed final : public service::ChannelDelegate,
   service::Strand strand_;
   std::shared_ptr<service::ChannelConnection> connection_;
   std::optional<LinkUp> up_;
-  channel::HsmIdentity identity_message_;  // sent once the channel is established
   bool connect_reported_ = false;
   bool ending_ = false;
   bool finished_ = false;

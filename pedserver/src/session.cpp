@@ -85,10 +85,6 @@ std::chrono::milliseconds relay_timeout(const ped::DeviceFrame& command) {
   return std::chrono::milliseconds(*timeout_ms) + kPedAnswerMargin;
 }
 
-// docs/attestation.md §6: requests the HSM side sends before the custodian
-// confirmed it are held, not refused; an HSM that sends more than this many
-// is not one that waits for an answer.
-constexpr std::size_t kMaxHeldRequests = 4;
 // How long the PED shows why an HSM was refused.
 constexpr std::chrono::milliseconds kRefusalNoticeTime{3'000};
 
@@ -149,9 +145,10 @@ class Session final : public SessionHandle,
     } else {
       switch (connection_->endpoint().state()) {
         case channel::State::established:
-          status.state = confirmation_ == Confirmation::asking
-                             ? "established: waiting for the custodian to confirm the HSM"
-                             : "established";
+          status.state = "established";
+          break;
+        case channel::State::ped_await_identity:
+          status.state = "handshake: waiting for the custodian to confirm the HSM";
           break;
         case channel::State::ped_await_rpk:
         case channel::State::ped_await_device:
@@ -173,30 +170,20 @@ class Session final : public SessionHandle,
   void on_rpk_request(service::ChannelConnection&, std::uint64_t hsm_serial) override {
     spawn(answer_rpk_request(hsm_serial));
   }
-  // docs/attestation.md §6: nothing the HSM side asks of the PED runs before
-  // the custodian confirmed who it is (stricter than the design, which holds
-  // back only the key-secret commands: one rule, nothing to get wrong).
+  // The channel exists only after the custodian's YES (on_identity), so every
+  // PED command that arrives here is from a confirmed HSM.
   void on_data(service::ChannelConnection&, Bytes payload) override {
-    if (confirmation_ == Confirmation::confirmed) {
-      spawn(relay(std::move(payload)));
-      return;
-    }
-    if (held_.size() >= kMaxHeldRequests) {
-      secure_wipe(payload.data(), payload.size());
-      close_with(AlertCode::unexpected_message,
-                 "the HSM side sent more than " + std::to_string(kMaxHeldRequests) +
-                     " PED commands before the custodian confirmed it");
-      return;
-    }
-    held_.push_back(std::move(payload));
-    if (confirmation_ == Confirmation::none) {
-      spawn(confirm_hsm(std::nullopt));  // an HSM that sends no HsmIdentity
-    }
+    spawn(relay(std::move(payload)));
   }
-  void on_identity(service::ChannelConnection&, channel::HsmIdentity identity) override {
-    if (confirmation_ == Confirmation::none) {
-      spawn(confirm_hsm(std::move(identity)));
-    }
+  // docs/attestation.md §6: the HSM's chain is verified; nothing is read from
+  // the PED's keys (orange key, password) before its PKC is checked and the
+  // custodian has said YES to what the PED shows.
+  void on_identity(service::ChannelConnection&, channel::IdentityEvent event) override {
+    hsm_serial_ = event.hsm_serial;
+    verified_by_ = event.verified_by;
+    hsm_certificate_ = event.hsm_certificate;
+    hsm_identity_ = std::move(event.identity);
+    spawn(confirm_hsm());
   }
   void on_established(service::ChannelConnection&,
                       const channel::EstablishedEvent& event) override {
@@ -234,10 +221,6 @@ class Session final : public SessionHandle,
   // starts clean.
   void on_finished(service::ChannelConnection&, const service::ChannelEnd& end) override {
     services_.ped.set_listener(nullptr);
-    for (Bytes& held : held_) {
-      secure_wipe(held.data(), held.size());
-    }
-    held_.clear();
     if (ped_operations_in_flight_ > 0) {
       log_->info("session {}: cancelling the PED operation still running", identity_.id);
       services_.ped.notify(ped::Op::cancel, {});
@@ -336,24 +319,25 @@ class Session final : public SessionHandle,
   }
 
   // docs/attestation.md §6: the PKC (when offered) must verify against the
-  // same roots or pin and attest the static key the channel was built on;
-  // then the custodian sees serial, label and what verified the HSM, and
-  // presses YES before any PED command of the HSM runs.
-  awaitable<void> confirm_hsm(std::optional<channel::HsmIdentity> identity) {
+  // same roots or pin and attest the static key in the verified chain; then
+  // the custodian sees serial, label and what verified the HSM, and presses
+  // YES before the handshake may read any key. Every refusal is answered
+  // through complete_identity(), which ends the handshake with identity_refused.
+  awaitable<void> confirm_hsm() {
     auto self = shared_from_this();
-    confirmation_ = Confirmation::asking;
     const std::uint64_t serial = hsm_serial_.value_or(0);
-    const std::string label = identity ? identity->label : std::string();
-    std::string pkc_text = identity && !identity->pkc.empty() ? "PKC verified" : "no PKC offered";
-    if (identity && !identity->pkc.empty()) {
-      const std::string refused = check_pkc(identity->pkc, serial);
+    const std::string label = hsm_identity_.label;
+    const std::string pkc_text = hsm_identity_.pkc.empty() ? "no PKC offered" : "PKC verified";
+    if (!hsm_identity_.pkc.empty()) {
+      const std::string refused = check_pkc(hsm_identity_.pkc, serial);
       if (!refused.empty()) {
         log_->warn("session {} {}: HSM {} \"{}\" NOT VERIFIED: {}; refusing it", identity_.id,
                    identity_.peer, serial, label, refused);
         co_await show_refusal(serial, refused);
         if (!closing()) {
-          close_with(AlertCode::identity_refused, "HSM " + std::to_string(serial) +
-                                                      " refused: its PKC does not verify: " + refused);
+          connection_->complete_identity(make_error(
+              Errc::invalid_argument,
+              "HSM " + std::to_string(serial) + " refused: its PKC does not verify: " + refused));
         }
         co_return;
       }
@@ -387,26 +371,23 @@ class Session final : public SessionHandle,
       // command"), a timeout, or a cancel is not a YES.
       log_->warn("session {} {}: the custodian did not confirm HSM {}: {}", identity_.id,
                  identity_.peer, serial, payload.error().message);
-      close_with(AlertCode::identity_refused, "HSM " + std::to_string(serial) +
-                                                  " was not confirmed at the PED: " +
-                                                  payload.error().message);
+      connection_->complete_identity(make_error(Errc::invalid_argument,
+                                                "HSM " + std::to_string(serial) +
+                                                    " was not confirmed at the PED: " +
+                                                    payload.error().message));
       co_return;
     }
     const auto confirmed = ped::ConfirmIdentityResponse::parse(payload->reveal());
     if (!confirmed.ok() || !confirmed->confirmed) {
       log_->warn("session {} {}: {}: refused by the custodian", identity_.id, identity_.peer, who);
-      close_with(AlertCode::identity_refused,
-                 "HSM " + std::to_string(serial) + " refused by the custodian at the PED");
+      connection_->complete_identity(make_error(
+          Errc::invalid_argument,
+          "HSM " + std::to_string(serial) + " refused by the custodian at the PED"));
       co_return;
     }
     log_->info("session {} {}: HSM {} confirmed by the custodian (YES)", identity_.id,
                identity_.peer, serial);
-    confirmation_ = Confirmation::confirmed;
-    std::deque<Bytes> held = std::move(held_);
-    held_.clear();
-    for (Bytes& payload_held : held) {
-      spawn(relay(std::move(payload_held)));
-    }
+    connection_->complete_identity({});
   }
 
   // Empty when the PKC verifies and attests this HSM's static key, else why not.
@@ -619,9 +600,7 @@ class Session final : public SessionHandle,
   std::shared_ptr<spdlog::logger> log_;
   std::shared_ptr<service::ChannelConnection> connection_;
 
-  enum class Confirmation : std::uint8_t { none, asking, confirmed };
-  Confirmation confirmation_ = Confirmation::none;
-  std::deque<Bytes> held_;  // channel-form PED commands held until YES
+  channel::HsmIdentity hsm_identity_;  // from HsmHello, for the custodian's confirmation
   std::string verified_by_;
   std::optional<crypto::Certificate> hsm_certificate_;
   unsigned ped_operations_in_flight_ = 0;

@@ -98,10 +98,61 @@ Result<Bytes> checked_body(Writer& w, std::string_view message) {
   return w.take();
 }
 
+Result<std::string> read_identity_text(Reader& r, std::string_view field) {
+  RPED_TRY_ASSIGN(const ByteView b, r.vector16(0, kMaxIdentityTextBytes, field));
+  for (const std::uint8_t c : b) {
+    if (c < 0x20 || c > 0x7E) {
+      return make_error(Errc::invalid_encoding, std::string(field) + " is not printable ASCII");
+    }
+  }
+  return std::string(b.begin(), b.end());
+}
+
+Result<void> write_identity_text(Writer& w, std::string_view text, std::string_view field) {
+  if (text.size() > kMaxIdentityTextBytes) {
+    return make_error(Errc::invalid_argument, std::string(field) + " is longer than " +
+                                                  std::to_string(kMaxIdentityTextBytes) + " bytes");
+  }
+  for (const char c : text) {
+    if (c < 0x20 || c > 0x7E) {
+      return make_error(Errc::invalid_argument, std::string(field) + " is not printable ASCII");
+    }
+  }
+  w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  return {};
+}
+
+// The identity block: vector16(label) || vector16(model) || vector16(firmware) || vector16(pkc, may be empty)
+Result<HsmIdentity> read_identity(Reader& r) {
+  HsmIdentity m;
+  RPED_TRY_ASSIGN(m.label, read_identity_text(r, "HsmHello.label"));
+  RPED_TRY_ASSIGN(m.model, read_identity_text(r, "HsmHello.model"));
+  RPED_TRY_ASSIGN(m.firmware, read_identity_text(r, "HsmHello.firmware"));
+  RPED_TRY_ASSIGN(const ByteView pkc, r.vector16(0, kMaxIdentityPkcBytes, "HsmHello.pkc"));
+  m.pkc.assign(pkc.begin(), pkc.end());
+  return m;
+}
+
+Result<void> write_identity(Writer& w, const HsmIdentity& m) {
+  RPED_TRY(write_identity_text(w, m.label, "HsmHello.label"));
+  RPED_TRY(write_identity_text(w, m.model, "HsmHello.model"));
+  RPED_TRY(write_identity_text(w, m.firmware, "HsmHello.firmware"));
+  if (m.pkc.size() > kMaxIdentityPkcBytes) {
+    return make_error(Errc::invalid_argument, "HsmHello.pkc is larger than " +
+                                                  std::to_string(kMaxIdentityPkcBytes) + " bytes");
+  }
+  w.vector16(m.pkc);
+  return {};
+}
+
 }  // namespace
 
 // HsmHello: scheme(1) || hsm_serial(8) || ephemeral_data(133 | 32) || count(1) || count x vector16(DER)
+//           || identity block (read_identity)
 Result<HsmHello> HsmHello::parse(ByteView body) {
+  if (body.size() > kMaxFrameBody) {
+    return make_error(Errc::invalid_encoding, "HsmHello is larger than one frame body");
+  }
   Reader r(body);
   HsmHello m;
   RPED_TRY_ASSIGN(const std::uint8_t scheme, r.u8("HsmHello.scheme"));
@@ -119,6 +170,7 @@ Result<HsmHello> HsmHello::parse(ByteView body) {
     RPED_TRY_ASSIGN(const ByteView der, r.vector16(1, kMaxCertificateBytes, "HsmHello.certificate"));
     m.certificate_chain.emplace_back(der.begin(), der.end());
   }
+  RPED_TRY_ASSIGN(m.identity, read_identity(r));
   RPED_TRY(r.expect_end("HsmHello"));
   return m;
 }
@@ -139,6 +191,7 @@ Result<Bytes> HsmHello::serialize() const {
     }
     w.vector16(der);
   }
+  RPED_TRY(write_identity(w, identity));
   return checked_body(w, "HsmHello");
 }
 
@@ -185,60 +238,6 @@ Result<Bytes> HsmConfirm::serialize() const {
     return make_error(Errc::invalid_argument, "HsmConfirm tag must be 64 bytes");
   }
   return Bytes(tag_v);
-}
-
-namespace {
-
-Result<std::string> read_identity_text(Reader& r, std::string_view field) {
-  RPED_TRY_ASSIGN(const ByteView b, r.vector16(0, kMaxIdentityTextBytes, field));
-  for (const std::uint8_t c : b) {
-    if (c < 0x20 || c > 0x7E) {
-      return make_error(Errc::invalid_encoding, std::string(field) + " is not printable ASCII");
-    }
-  }
-  return std::string(b.begin(), b.end());
-}
-
-Result<void> write_identity_text(Writer& w, std::string_view text, std::string_view field) {
-  if (text.size() > kMaxIdentityTextBytes) {
-    return make_error(Errc::invalid_argument, std::string(field) + " is longer than " +
-                                                  std::to_string(kMaxIdentityTextBytes) + " bytes");
-  }
-  for (const char c : text) {
-    if (c < 0x20 || c > 0x7E) {
-      return make_error(Errc::invalid_argument, std::string(field) + " is not printable ASCII");
-    }
-  }
-  w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
-  return {};
-}
-
-}  // namespace
-
-// HsmIdentity: vector16(label) || vector16(model) || vector16(firmware) || vector16(pkc, may be empty)
-Result<HsmIdentity> HsmIdentity::parse(ByteView body) {
-  Reader r(body);
-  HsmIdentity m;
-  RPED_TRY_ASSIGN(m.label, read_identity_text(r, "HsmIdentity.label"));
-  RPED_TRY_ASSIGN(m.model, read_identity_text(r, "HsmIdentity.model"));
-  RPED_TRY_ASSIGN(m.firmware, read_identity_text(r, "HsmIdentity.firmware"));
-  RPED_TRY_ASSIGN(const ByteView pkc, r.vector16(0, kMaxIdentityPkcBytes, "HsmIdentity.pkc"));
-  m.pkc.assign(pkc.begin(), pkc.end());
-  RPED_TRY(r.expect_end("HsmIdentity"));
-  return m;
-}
-
-Result<Bytes> HsmIdentity::serialize() const {
-  Writer w;
-  RPED_TRY(write_identity_text(w, label, "HsmIdentity.label"));
-  RPED_TRY(write_identity_text(w, model, "HsmIdentity.model"));
-  RPED_TRY(write_identity_text(w, firmware, "HsmIdentity.firmware"));
-  if (pkc.size() > kMaxIdentityPkcBytes) {
-    return make_error(Errc::invalid_argument, "HsmIdentity.pkc is larger than " +
-                                                  std::to_string(kMaxIdentityPkcBytes) + " bytes");
-  }
-  w.vector16(pkc);
-  return w.take();
 }
 
 // Alert: code(2)

@@ -642,7 +642,8 @@ Bytes DisplayEvent::serialize() const {
 
 // ---------------------------------------------------------------------------
 // KeyDerivationRequest: side(1) scheme(1) hsm_serial(8) rpk_serial(8)
-//   vector16(QeU X||Y) vector16(EphemData_V) vector16(z_part) vector16(device peer key, 0 or 133) vector16(peer_tag)
+//   vector16(QeU X||Y) vector16(EphemData_V) vector16(hello_digest, 64) vector16(z_part)
+//   vector16(device peer key, 0 or 133) vector16(peer_tag)
 
 Bytes serialize_key_request(const channel::KeyDerivationRequest& request) {
   Writer w;
@@ -653,6 +654,7 @@ Bytes serialize_key_request(const channel::KeyDerivationRequest& request) {
   w.u64(t.rpk_serial);
   w.vector16(t.ped_ephemeral_xy);
   w.vector16(t.hsm_ephemeral_data);
+  w.vector16(t.hello_digest);
   w.vector16(request.z_part.reveal());
   w.vector16(request.device_peer_key ? request.device_peer_key->uncompressed() : Bytes{});
   w.vector16(request.peer_tag);
@@ -677,6 +679,8 @@ Result<channel::KeyDerivationRequest> parse_key_request(ByteView bytes) {
   RPED_TRY_ASSIGN(t.rpk_serial, r.u64("rpk_serial"));
   RPED_TRY_ASSIGN(t.ped_ephemeral_xy, read_blob(r, crypto::kP521XYBytes, crypto::kP521XYBytes, "ped_ephemeral"));
   RPED_TRY_ASSIGN(t.hsm_ephemeral_data, read_blob(r, 1, crypto::kP521XYBytes, "hsm_ephemeral_data"));
+  RPED_TRY_ASSIGN(t.hello_digest,
+                  read_blob(r, channel::kHelloDigestBytes, channel::kHelloDigestBytes, "hello_digest"));
   RPED_TRY_ASSIGN(m.z_part, read_secret(r, 0, crypto::kP521FieldBytes, "z_part"));
   RPED_TRY_ASSIGN(const Bytes peer, read_blob(r, 0, crypto::kP521UncompressedBytes, "device_peer_key"));
   if (!peer.empty()) {

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <string>
 
+#include "rped/crypto/kdf.h"
 #include "rped/crypto/symmetric.h"
 #include "rped/kas.h"
 #include "rped/wire.h"
@@ -15,6 +16,7 @@ std::string_view state_name(State state) noexcept {
     case State::hsm_await_key_share: return "hsm_await_key_share";
     case State::hsm_await_device: return "hsm_await_device";
     case State::ped_await_hello: return "ped_await_hello";
+    case State::ped_await_identity: return "ped_await_identity";
     case State::ped_await_rpk: return "ped_await_rpk";
     case State::ped_await_device: return "ped_await_device";
     case State::ped_await_confirm: return "ped_await_confirm";
@@ -264,10 +266,16 @@ struct Endpoint::Impl {
     for (const crypto::Certificate& cert : cfg.certificate_chain) {
       hello.certificate_chain.push_back(cert.der());
     }
+    hello.identity = cfg.identity;
     auto body = hello.serialize();
     if (!body.ok()) {
       return failure(AlertCode::internal_error, body.error());
     }
+    auto digest = crypto::digest(crypto::Hash::sha512, body.value());
+    if (!digest.ok()) {
+      return failure(AlertCode::internal_error, digest.error());
+    }
+    transcript.hello_digest = std::move(digest).value();
     transcript.scheme = cfg.scheme;
     transcript.hsm_serial = cfg.hsm_serial;
     append_frame(MessageType::hsm_hello, body.value(), out);
@@ -405,8 +413,22 @@ struct Endpoint::Impl {
       }
       hsm_ephemeral_key = std::move(qe_v).value();
     }
+    auto digest = crypto::digest(crypto::Hash::sha512, body);
+    if (!digest.ok()) {
+      return failure(AlertCode::internal_error, digest.error());
+    }
+    transcript.hello_digest = std::move(digest).value();
     hello_received.emplace(std::move(hello).value());
-    if (hello_received->scheme == Scheme::full_unified && !cfg.rpk_certificate) {
+    // docs/attestation.md §6: nothing is asked of the PED's keys (orange key,
+    // password) until the custodian has confirmed this HSM.
+    state = State::ped_await_identity;
+    out.events.emplace_back(IdentityEvent{hello_received->scheme, hello_received->hsm_serial,
+                                          hello_received->identity, verified_by, hoc_sha256, hsm_certificate});
+    return std::nullopt;
+  }
+
+  std::optional<Failure> ped_identity_confirmed(Output& out) {
+    if (hello_received->scheme == Scheme::full_unified && !ped_config->rpk_certificate) {
       state = State::ped_await_rpk;
       out.events.emplace_back(RpkRequestEvent{hello_received->hsm_serial});
       return std::nullopt;
@@ -642,18 +664,6 @@ struct Endpoint::Impl {
         return std::nullopt;
       }
       case ContentType::pong: out.events.emplace_back(PongEvent{std::move(record.payload)}); return std::nullopt;
-      case ContentType::identity: {
-        // docs/attestation.md §6: HSM -> PED side only, and only as its first record.
-        if (side != Side::ped || opener->next_sequence() != 1) {
-          return Failure{AlertCode::unexpected_message, "HsmIdentity is allowed only as the HSM side's first record"};
-        }
-        auto identity = HsmIdentity::parse(record.payload);
-        if (!identity.ok()) {
-          return failure(AlertCode::decode_error, identity.error());
-        }
-        out.events.emplace_back(IdentityEvent{std::move(identity).value()});
-        return std::nullopt;
-      }
       case ContentType::close: {
         Reader r(record.payload);
         auto value = r.u16("close.code");
@@ -765,21 +775,23 @@ Output Endpoint::complete_rpk_request(Result<RpkInfo> rpk) {
   return out;
 }
 
+Output Endpoint::complete_identity(Result<void> confirmed) {
+  Output out;
+  Impl& m = *impl_;
+  if (m.state != State::ped_await_identity) {
+    return out;  // late answer after a close
+  }
+  const std::optional<Failure> f = confirmed.ok() ? m.ped_identity_confirmed(out)
+                                                  : Failure{AlertCode::identity_refused, confirmed.error().message};
+  if (f) {
+    m.fail(*f, out);
+  }
+  return out;
+}
+
 Result<Output> Endpoint::send(ByteView payload) { return impl_->seal_outgoing(ContentType::data, payload); }
 
 Result<Output> Endpoint::ping(ByteView payload) { return impl_->seal_outgoing(ContentType::ping, payload); }
-
-Result<Output> Endpoint::send_identity(const HsmIdentity& identity) {
-  Impl& m = *impl_;
-  if (m.side != Side::hsm) {
-    return make_error(Errc::invalid_argument, "only the HSM side sends HsmIdentity");
-  }
-  if (m.state == State::established && m.sealer->next_sequence() != 0) {
-    return make_error(Errc::invalid_argument, "HsmIdentity must be the HSM side's first record");
-  }
-  RPED_TRY_ASSIGN(const Bytes body, identity.serialize());
-  return m.seal_outgoing(ContentType::identity, body);
-}
 
 Output Endpoint::close(AlertCode code, std::string detail) {
   Output out;

@@ -1,6 +1,7 @@
 #include "rped/crypto/kdf.h"
 
 #include <openssl/core_names.h>
+#include <openssl/evp.h>
 #include <openssl/kdf.h>
 
 #include "ossl.h"
@@ -25,6 +26,17 @@ const char* hash_name(Hash hash) noexcept {
     case Hash::sha512: return "SHA512";
     default: return "";
   }
+}
+
+Result<Bytes> digest(Hash hash, ByteView message) {
+  Bytes out(digest_bytes(hash));
+  unsigned int len = 0;
+  if (out.empty() || EVP_Digest(message.data(), message.size(), out.data(), &len,
+                                EVP_get_digestbyname(hash_name(hash)), nullptr) != 1 ||
+      len != out.size()) {
+    return ossl::error(Errc::internal, std::string("digest ") + hash_name(hash) + " failed");
+  }
+  return out;
 }
 
 Result<SecretBytes> one_step_kdf(Hash hash, ByteView z, ByteView fixed_info, std::size_t out_bytes) {

@@ -42,6 +42,9 @@ Result<void> Transcript::check() const {
   if (ped_ephemeral_xy.size() != crypto::kP521XYBytes) {
     return make_error(Errc::invalid_argument, "transcript: PED ephemeral key must be 132 bytes X||Y");
   }
+  if (hello_digest.size() != kHelloDigestBytes) {
+    return make_error(Errc::invalid_argument, "transcript: the HsmHello digest must be 64 bytes (SHA-512)");
+  }
   if (hsm_ephemeral_data.size() != hsm_ephemeral_bytes(scheme)) {
     return make_error(Errc::invalid_argument, "transcript: HSM ephemeral data has the wrong size for the scheme");
   }
@@ -64,6 +67,7 @@ Bytes Transcript::fixed_info_public() const {
   out.insert(out.end(), v.begin(), v.end());                                    // PartyVInfo: ID_V
   out.insert(out.end(), hsm_ephemeral_data.begin(), hsm_ephemeral_data.end());  //   || QeV or N_V
   append_u32_be(out, static_cast<std::uint32_t>(kDkmBytes * 8));                // SuppPubInfo: L in bits
+  out.insert(out.end(), hello_digest.begin(), hello_digest.end());              //   || SHA-512(HsmHello)
   return out;
 }
 

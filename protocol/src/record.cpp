@@ -100,7 +100,7 @@ Result<OpenedRecord> RecordOpener::open(ByteView header, ByteView body) {
   record.payload.resize(ciphertext.size() - 1);
   RPED_TRY(dek_.apply(record_counter_block(seq),
                       {{ciphertext.first(1), std::span<std::uint8_t>(&type, 1)}, {ciphertext.subspan(1), record.payload}}));
-  if (type < static_cast<std::uint8_t>(ContentType::data) || type > static_cast<std::uint8_t>(ContentType::identity)) {
+  if (type < static_cast<std::uint8_t>(ContentType::data) || type > static_cast<std::uint8_t>(ContentType::pong)) {
     return make_error(Errc::invalid_encoding, "record content type " + std::to_string(type) + " is unknown");
   }
   ++next_seq_;  // only a record that is accepted whole advances the sequence

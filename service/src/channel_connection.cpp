@@ -76,20 +76,17 @@ class Connection final : public ChannelConnection,
       handle(endpoint_.complete_rpk_request(std::move(rpk)));
     }
   }
+  void complete_identity(Result<void> confirmed) override {
+    if (!closing_) {
+      handle(endpoint_.complete_identity(std::move(confirmed)));
+    }
+  }
   Result<void> send(ByteView payload) override {
     if (closing_) {
       return make_error(Errc::closed, "the connection is closing");
     }
     RPED_TRY_ASSIGN(channel::Output out, endpoint_.send(payload));
     last_activity_ = Clock::now();
-    handle(std::move(out));
-    return {};
-  }
-  Result<void> send_identity(const channel::HsmIdentity& identity) override {
-    if (closing_) {
-      return make_error(Errc::closed, "the connection is closing");
-    }
-    RPED_TRY_ASSIGN(channel::Output out, endpoint_.send_identity(identity));
     handle(std::move(out));
     return {};
   }
@@ -404,9 +401,8 @@ class Connection final : public ChannelConnection,
     }
   }
   void on_event(channel::IdentityEvent& event) {
-    last_activity_ = Clock::now();
     if (delegate_) {
-      delegate_->on_identity(*this, std::move(event.identity));
+      delegate_->on_identity(*this, std::move(event));
     }
   }
   void on_event(channel::PongEvent& event) {
@@ -529,7 +525,9 @@ void ChannelDelegate::on_rpk_request(ChannelConnection& connection, std::uint64_
       make_error(Errc::invalid_argument, "this side does not read RPKs"));
 }
 
-void ChannelDelegate::on_identity(ChannelConnection&, channel::HsmIdentity) {}
+void ChannelDelegate::on_identity(ChannelConnection& connection, channel::IdentityEvent) {
+  connection.complete_identity(make_error(Errc::invalid_argument, "this side cannot ask a custodian to confirm an HSM"));
+}
 
 std::shared_ptr<ChannelConnection> make_channel_connection(
     TcpSocket socket, channel::Endpoint endpoint, ChannelLabel label, ChannelTimeouts timeouts,

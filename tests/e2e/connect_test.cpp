@@ -98,8 +98,9 @@ TEST_F(E2eTest, RpvRotationRetiresTheOldOrangeKey) {
   HsmHost& h =
       start_all(rpv_init_script() + script::hsm_init() + script::blue_quorum() +
                 script::create_orange("blank2", "8642") + script::blue_quorum() +
-                // The old orange key no longer connects: no HSM to confirm.
-                script::expect("PED Key (ORANGE)") + script::present("blank1") +
+                // The old orange key no longer connects (the HSM was confirmed first).
+                script::confirm_hsm() + script::expect("PED Key (ORANGE)") +
+                script::present("blank1") +
                 script::expect("REMOTE PED LOGIN") + "enter\n" + script::expect("Enter PED PIN:") +
                 "pin 4321\n" + script::orange_login("blank2", "8642"));
   initialize_rpv_and_connect(h);
@@ -162,22 +163,50 @@ TEST_F(E2eTest, ThePedShowsTheVerifiedHsmAndYesProceeds) {
   EXPECT_TRUE(contains(log, "HSM 1234567 confirmed by the custodian (YES)")) << log;
 }
 
-// NO ends the session: the HSM is told, pedserver logs it, nothing is read.
+// NO ends the handshake before any key is read: ped connect itself fails with
+// identity_refused, pedserver logs it, the PED never asks for the password.
 TEST_F(E2eTest, NoAtThePedRefusesTheHsm) {
-  HsmHost& h =
-      start_all(script::expect("Enter PED Password.") + "pin 31415926\n" +
-                script::expect("Proceed? YES/NO") + "no\n" + script::expect("Awaiting command..."));
-  static_cast<void>(cmd(h, "ped connect " + connect_args() + " -password 31415926"));
-  EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 20s))
-      << pedclient(h, {"-mode", "show"}).out;
-  const Ran refused = cmd(h, "ped vector init");
-  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  HsmHost& h = start_all(script::expect("Proceed? YES/NO") + "no\n" +
+                         script::expect("Awaiting command..."));
+  const Ran connect = cmd(h, "ped connect " + connect_args() + " -password 31415926");
+  EXPECT_EQ(connect.exit_code, 1) << connect.out;
+  EXPECT_TRUE(contains(connect.out + connect.err, "identity_refused")) << connect.out << connect.err;
+  EXPECT_EQ(link_state(h), "Disconnected");
   const Ran shown = cmd(h, "ped show");
   EXPECT_TRUE(contains(shown.out, "identity_refused")) << shown.out;
   const std::string log = slurp(server_log_);
   EXPECT_TRUE(contains(log, "refused by the custodian")) << log;
-  EXPECT_FALSE(contains(log, "create_rpk_keyset")) << log;
-  EXPECT_TRUE(contains(pedsim_->out(), "Refused by custodian")) << pedsim_->out();
+  EXPECT_FALSE(contains(log, "key derivation on the PED")) << log;
+  const std::string lcd = pedsim_->out();
+  EXPECT_TRUE(contains(lcd, "Refused by custodian")) << lcd;
+  EXPECT_FALSE(contains(lcd, "Enter PED Password.")) << lcd;
+}
+
+// Full Unified: NO comes before the orange key is asked for. ped connect fails
+// with identity_refused, and the PED never shows the orange-key prompt again.
+TEST_F(E2eTest, NoBeforeTheOrangeKeyReadsNoKey) {
+  HsmHost& h = start_all(rpv_init_script() + script::expect("Proceed? YES/NO") + "no\n" +
+                         script::expect("Awaiting command...") + "wait 500ms\n");
+  initialize_rpv_and_connect(h);
+  ASSERT_EQ(cmd(h, "ped disconnect").exit_code, 0);
+  const auto orange_prompts = [&] {
+    const std::string lcd = pedsim_->out();
+    std::size_t count = 0;
+    for (auto at = lcd.find("PED Key (ORANGE)"); at != std::string::npos;
+         at = lcd.find("PED Key (ORANGE)", at + 1)) {
+      ++count;
+    }
+    return count;
+  };
+  const std::size_t before = orange_prompts();
+  ASSERT_GT(before, 0U) << "the orange key was asked for in the first connection";
+  const Ran refused = cmd(h, "ped connect " + connect_args());
+  EXPECT_EQ(refused.exit_code, 1) << refused.out;
+  EXPECT_TRUE(contains(refused.out + refused.err, "identity_refused")) << refused.out << refused.err;
+  EXPECT_TRUE(wait_until([&] { return contains(pedsim_->out(), "Refused by custodian"); }, 10s));
+  EXPECT_EQ(orange_prompts(), before) << pedsim_->out();
+  const std::string log = slurp(server_log_);
+  EXPECT_TRUE(contains(log, "refused by the custodian")) << log;
 }
 
 // Pinned-fingerprint mode: pedserver holds another manufacturer's root only;
@@ -214,8 +243,7 @@ namespace {
 // before the custodian is asked anything, and pedserver's log says why.
 TEST_F(E2eTest, AnHsmWhosePkcFailsIsRefusedWithAMessageOnThePed) {
   ::setenv("RPED_HSMSIM_CORRUPT_PKC", "1", 1);
-  HsmHost& h = start_all(script::expect("Enter PED Password.") + "pin 31415926\n" +
-                         script::expect("NOT VERIFIED"));
+  HsmHost& h = start_all(script::expect("NOT VERIFIED"));
   ::unsetenv("RPED_HSMSIM_CORRUPT_PKC");
   static_cast<void>(cmd(h, "ped connect " + connect_args() + " -password 31415926"));
   EXPECT_TRUE(wait_until([&] { return link_state(h) == "Disconnected"; }, 20s))
@@ -228,6 +256,7 @@ TEST_F(E2eTest, AnHsmWhosePkcFailsIsRefusedWithAMessageOnThePed) {
   const std::string lcd = pedsim_->out();
   EXPECT_TRUE(contains(lcd, "|NOT VERIFIED")) << lcd;
   EXPECT_FALSE(contains(lcd, "|Proceed? YES/NO")) << lcd;
+  EXPECT_FALSE(contains(lcd, "Enter PED Password.")) << lcd;
 }
 
 // SO login 1 of 1: hsm init creates a new blue keyset of one key (M = N = 1,

@@ -160,7 +160,7 @@ TEST_F(E2eTest, WrongOrangeKeyFailsTheConnectWithAClearMessage) {
   HsmHost& first = start_all(
       rpv_init_script() + script::password("11112222") + script::create_orange("blank2", "8642") +
       // The wrong key: pedserver reads it for the RPK and refuses it.
-      script::expect("PED Key (ORANGE)") + script::present("blank2") +
+      script::confirm_hsm() + script::expect("PED Key (ORANGE)") + script::present("blank2") +
       script::expect("Awaiting command...") + script::orange_login("blank1", "4321"));
   initialize_rpv_and_connect(first);
   ASSERT_EQ(cmd(first, "ped disconnect").exit_code, 0);

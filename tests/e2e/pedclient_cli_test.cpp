@@ -69,9 +69,9 @@ namespace {
 // orange-key connection opened by pedclient), releaseid, deleteid against
 // the running processes; and the refusals in between.
 TEST_F(E2eTest, PedIdCommandsAgainstTheRunningClient) {
-  // testid's handshake makes pedserver ask for the orange key; the custodian
-  // waits until the test ends it (the PED is back at its idle screen).
-  HsmHost& h = start_all(rpv_init_script() + script::expect("READ RPK") +
+  // testid's handshake makes the PED ask the custodian to confirm the HSM; the
+  // custodian waits until the test ends it (the PED is back at its idle screen).
+  HsmHost& h = start_all(rpv_init_script() + script::expect("Proceed? YES/NO") +
                          script::expect("Awaiting command...") +
                          script::orange_login("blank1", "4321"));
   initialize_rpv_and_connect(h);

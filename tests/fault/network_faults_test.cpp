@@ -38,11 +38,9 @@ class NetworkFaultTest : public FaultTest {
     // The PED stays a while after the login, so the session's last frames
     // meet a live PED rather than an unplugged one.
     fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum() + "wait 5s\n");
-    const std::size_t confirmed = confirmations();
-    EXPECT_TRUE(reconnect(h, proxy_->port()));
-    // Armed only once the custodian confirmed the HSM (the identity exchange
-    // follows ped connect): the fault must land on the login's own traffic.
-    EXPECT_TRUE(wait_until([&] { return confirmations() > confirmed; }, 30s)) << what;
+    // ped connect returns once the channel is up, after the custodian's YES
+    // (docs/attestation.md §6): the fault armed next lands on the login's own traffic.
+    EXPECT_TRUE(reconnect(h, proxy_->port())) << what;
     fault.seed = static_cast<std::uint32_t>(rng_());
     proxy_->arm(fault);
     injected(what);

@@ -237,8 +237,10 @@ inline Handshake run_handshake(const World& world, Endpoint& hsm, Endpoint& ped)
   h.hello = hsm.start().send;
   expect_state(hsm, State::hsm_await_key_share, "HSM start");
 
-  const channel::Output ped_hello = ped.receive(h.hello);
-  h.dkm = test::must(world.ped_device(only_key_request(ped_hello, "PED hello")));
+  static_cast<void>(ped.receive(h.hello));
+  expect_state(ped, State::ped_await_identity, "PED hello");
+  const channel::Output ped_confirmed = ped.complete_identity({});  // the custodian's YES
+  h.dkm = test::must(world.ped_device(only_key_request(ped_confirmed, "PED identity confirmed")));
   h.key_share = ped.complete_key_request(h.dkm.clone()).send;
   expect_state(ped, State::ped_await_confirm, "PED key share");
 
@@ -284,8 +286,9 @@ inline const Fixture& fixture() {
 
 // A request the endpoint emitted, or (set up by the fixture) the recorded DKM
 // that answers the recorded handshake's request.
-using DeviceCall =
-    std::variant<channel::KeyDerivationRequest, channel::RpkRequestEvent, SecretBytes>;
+// An IdentityEvent is answered with the custodian's YES.
+using DeviceCall = std::variant<channel::KeyDerivationRequest, channel::RpkRequestEvent,
+                                channel::IdentityEvent, SecretBytes>;
 
 inline channel::Output answer(const World& world, Endpoint& e, DeviceCall call) {
   if (auto* request = std::get_if<channel::KeyDerivationRequest>(&call)) {
@@ -293,6 +296,9 @@ inline channel::Output answer(const World& world, Endpoint& e, DeviceCall call) 
   }
   if (std::holds_alternative<channel::RpkRequestEvent>(call)) {
     return e.complete_rpk_request(channel::RpkInfo{world.rpk_cert, kRpkSerial});
+  }
+  if (std::holds_alternative<channel::IdentityEvent>(call)) {
+    return e.complete_identity({});
   }
   return e.complete_key_request(std::move(std::get<SecretBytes>(call)));
 }
@@ -309,9 +315,9 @@ struct Started {
 
 inline constexpr std::array<State, 3> kHsmStartStates = {
     State::hsm_await_key_share, State::hsm_await_device, State::established};
-inline constexpr std::array<State, 5> kPedStartStates = {
-    State::ped_await_hello, State::ped_await_rpk, State::ped_await_device, State::ped_await_confirm,
-    State::established};
+inline constexpr std::array<State, 6> kPedStartStates = {
+    State::ped_await_hello,   State::ped_await_rpk, State::ped_await_device, State::ped_await_confirm,
+    State::established,       State::ped_await_identity};
 
 inline Started hsm_in_state(const Fixture& f, Scheme scheme, State state) {
   auto made = Endpoint::hsm(f.world.hsm_config(scheme));
@@ -348,6 +354,12 @@ inline Started ped_in_state(const Fixture& f, Scheme scheme, bool rpk_from_devic
   const Handshake& h = f.handshake(scheme);
   if (state != State::ped_await_hello) {
     static_cast<void>(e.receive(h.hello));
+    require(e.state() == State::ped_await_identity, "PED endpoint refused the recorded HsmHello");
+    if (state == State::ped_await_identity) {
+      s.pending = channel::IdentityEvent{};
+      return s;
+    }
+    static_cast<void>(e.complete_identity({}));
     if (e.state() == State::ped_await_rpk) {
       s.pending = channel::RpkRequestEvent{kHsmSerial};
     } else {
@@ -509,6 +521,10 @@ class Driver final {
                     e_.state() == State::closed,
                 "key request while not waiting for the device");
         fresh_.emplace_back(std::move(request->request));
+      } else if (auto* identity = std::get_if<channel::IdentityEvent>(&event)) {
+        require(e_.state() == State::ped_await_identity || e_.state() == State::closed,
+                "identity event while not waiting for the custodian");
+        fresh_.emplace_back(std::move(*identity));
       } else if (auto* rpk = std::get_if<channel::RpkRequestEvent>(&event)) {
         require(e_.state() == State::ped_await_rpk || e_.state() == State::closed,
                 "RPK request while not waiting for the orange key");
@@ -550,9 +566,9 @@ class Driver final {
 //   ((selector >> 1) & 0x3f) % 3 the start state: hsm_await_key_share,
 //   hsm_await_device, established; bit 7 a slow device.
 // PED selector: bit 0 scheme; bit 1 the RPK comes from the orange key
-//   (RpkRequestEvent) instead of the configuration; ((selector >> 2) & 0x1f) % 5
+//   (RpkRequestEvent) instead of the configuration; ((selector >> 2) & 0x1f) % 6
 //   the start state: ped_await_hello, ped_await_rpk, ped_await_device,
-//   ped_await_confirm, established; bit 7 a slow device. ped_await_rpk
+//   ped_await_confirm, established, ped_await_identity; bit 7 a slow device. ped_await_rpk
 //   implies bit 1, and with the one-time password (which needs no RPK) it
 //   means ped_await_hello.
 

@@ -1,5 +1,5 @@
-// The handshake messages, Alert and HsmIdentity. The first byte selects the parser
-// (% 5: HsmHello, PedKeyShare, HsmConfirm, Alert, HsmIdentity), the rest is the body.
+// The handshake messages and Alert. The first byte selects the parser
+// (% 4: HsmHello with its identity block, PedKeyShare, HsmConfirm, Alert), the rest is the body.
 // Every body that parses must serialize back to exactly the same bytes (the
 // encodings are canonical: fixed widths, exact lengths, no trailing bytes),
 // and parsing that again must give the same fields.
@@ -19,7 +19,9 @@ namespace channel = rped::channel;
 
 bool same(const channel::HsmHello& a, const channel::HsmHello& b) {
   return a.scheme == b.scheme && a.hsm_serial == b.hsm_serial &&
-         a.ephemeral_data == b.ephemeral_data && a.certificate_chain == b.certificate_chain;
+         a.ephemeral_data == b.ephemeral_data && a.certificate_chain == b.certificate_chain &&
+         a.identity.label == b.identity.label && a.identity.model == b.identity.model &&
+         a.identity.firmware == b.identity.firmware && a.identity.pkc == b.identity.pkc;
 }
 bool same(const channel::PedKeyShare& a, const channel::PedKeyShare& b) {
   return a.ped_ephemeral == b.ped_ephemeral && a.rpk_serial == b.rpk_serial &&
@@ -27,9 +29,6 @@ bool same(const channel::PedKeyShare& a, const channel::PedKeyShare& b) {
 }
 bool same(const channel::HsmConfirm& a, const channel::HsmConfirm& b) {
   return a.tag_v == b.tag_v;
-}
-bool same(const channel::HsmIdentity& a, const channel::HsmIdentity& b) {
-  return a.label == b.label && a.model == b.model && a.firmware == b.firmware && a.pkc == b.pkc;
 }
 bool same(const channel::Alert& a, const channel::Alert& b) {
   return a.code == b.code;
@@ -69,7 +68,7 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     return 0;
   }
   const ByteView body = input.subspan(1);
-  switch (input[0] % 5) {
+  switch (input[0] % 4) {
     case 0:
       round_trip<channel::HsmHello>(body);
       break;
@@ -81,9 +80,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
       break;
     case 3:
       round_trip<channel::Alert>(body);
-      break;
-    case 4:
-      round_trip<channel::HsmIdentity>(body);  // the sealed HsmIdentity (docs/attestation.md §6)
       break;
     default:
       rped::fuzz::violated("unreachable selector");

@@ -321,6 +321,10 @@ void write_endpoints(CorpusWriter& w, const rped::fuzz::Fixture& f) {
   ped("await_hello_rpk_from_device_slow_device_bytewise.bin",
       ped_selector(kFull, true, State::ped_await_hello, kSlow), 12,
       {fh.hello, fh.confirm, hr[0], hr[1], hr[2]});
+  // The custodian's YES is pending when the stream starts (docs/attestation.md §6).
+  ped("await_identity_full_unified_bytewise.bin",
+      ped_selector(kFull, false, State::ped_await_identity, false), 12,
+      {fh.confirm, hr[0], hr[1], hr[2]});
   ped("await_rpk_full_unified_bytewise.bin", ped_selector(kFull, true, State::ped_await_rpk, false),
       12, {fh.confirm, hr[0], hr[1], hr[2]});
   ped("await_confirm_one_pass_chunked.bin",
@@ -359,7 +363,8 @@ void write_device_protocol(CorpusWriter& w, const rped::fuzz::Fixture& f) {
   // The key requests of the real handshakes: the PED's (Full Unified, in its
   // derive_session_keys command) and the HSM's (one-time password).
   Endpoint ped_endpoint = must(Endpoint::ped(f.world.ped_config(Scheme::full_unified)));
-  const channel::Output hello_out = ped_endpoint.receive(f.handshake(Scheme::full_unified).hello);
+  static_cast<void>(ped_endpoint.receive(f.handshake(Scheme::full_unified).hello));
+  const channel::Output hello_out = ped_endpoint.complete_identity({});  // the custodian's YES
   ped::DeriveSessionKeysRequest derive;
   derive.request = must(ped::parse_key_request(
       ped::serialize_key_request(rped::fuzz::only_key_request(hello_out, "seed PED request"))));

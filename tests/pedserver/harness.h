@@ -653,8 +653,13 @@ class PedServerTest : public ::testing::Test {
 };
 
 // Custodian scripts for the PED's part of a session.
+// docs/attestation.md §6: before any key is read, the PED shows which HSM asks
+// and the custodian presses YES.
+inline const std::string kConfirmHsm =
+    "expect \"Proceed? YES/NO\" 20s\n"
+    "yes\n";
 // Full Unified: the orange key is read for its RPK, then again with its PIN for the RPV.
-inline const std::string kOrangeLogin =
+inline const std::string kOrangeLogin = kConfirmHsm +
     "expect \"Insert a\" 20s\n"
     "insert orange1\n"
     "enter\n"
@@ -662,13 +667,8 @@ inline const std::string kOrangeLogin =
     "enter\n"
     "expect \"Enter PED PIN:\" 20s\n"
     "pin 4321\n";
-// docs/attestation.md §6: before pedserver runs the HSM side's first PED
-// command, the PED shows which HSM asks and the custodian presses YES.
-inline const std::string kConfirmHsm =
-    "expect \"Proceed? YES/NO\" 20s\n"
-    "yes\n";
 // One-pass: the custodian types the one-time password the HSM operator read out.
-inline const std::string kPasswordEntry =
+inline const std::string kPasswordEntry = kConfirmHsm +
     "expect \"Enter PED Password.\" 20s\n"
     "pin 31415926\n";
 

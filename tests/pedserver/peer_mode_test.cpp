@@ -222,7 +222,7 @@ TEST_F(PedServerPeerMode, RegisterListDelete) {
 TEST_F(PedServerPeerMode, ConnectRetriesUntilTheListenerIsUpThenDisconnect) {
   ASSERT_EQ(regen().exit_code, 0);
   ASSERT_EQ(register_appliance("hsm1", appliance_pem_).exit_code, 0);
-  start_pedsim(kPasswordEntry + kConfirmHsm);
+  start_pedsim(kPasswordEntry);
   ASSERT_EQ(start_server().exit_code, 0);
 
   // Nothing listens yet: pedserver keeps trying with back-off.

@@ -46,7 +46,7 @@ const std::string kBlueLogin =
     "pin 3333\n";
 
 TEST_F(PedServerServing, SoLoginOverTheChannelReturnsTheWrappedSecret) {
-  start_pedsim(kOrangeLogin + kConfirmHsm + kBlueLogin);
+  start_pedsim(kOrangeLogin + kBlueLogin);
   ASSERT_EQ(start_server().exit_code, 0);
 
   HsmPeer hsm(tcp_wire(port_), world_, Scheme::full_unified);
@@ -232,12 +232,12 @@ TEST_F(PedServerServing, StopCutsASessionThatDoesNotCloseInTime) {
 }
 
 TEST_F(PedServerServing, PedUnpluggedMidSessionThenTheNextConnectionWorks) {
-  start_pedsim(kPasswordEntry + kConfirmHsm +
+  start_pedsim(kPasswordEntry +
                "expect \"Insert a\" 20s\n"
                "unplug\n"
                "wait 300ms\n"
                "replug\n" +
-               kPasswordEntry + kConfirmHsm);
+               kPasswordEntry);
   ASSERT_EQ(start_server().exit_code, 0);
   {
     HsmPeer hsm(tcp_wire(port_), world_, Scheme::one_pass_password);

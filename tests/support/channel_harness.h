@@ -44,6 +44,7 @@ struct ChannelWorld {
     c.scheme = scheme;
     c.hsm_serial = hsm_serial;
     c.certificate_chain = {pki.ecdh_cert, pki.hoc};
+    c.identity = channel::HsmIdentity{"prod-ca", "Luna PCIe HSM 7", "7.8.4", {}};
     return c;
   }
   channel::PedEndpointConfig ped_config(channel::Scheme scheme) const {
@@ -93,6 +94,10 @@ struct ChannelLink {
   Device ped_device;
   // Answers RpkRequestEvents (PED side reading the orange key).
   std::function<Result<channel::RpkInfo>()> rpk_source;
+  // The custodian's answer to the IdentityEvent (docs/attestation.md §6): YES by default.
+  std::function<Result<void>(const channel::IdentityEvent&)> custodian = [](const channel::IdentityEvent&) {
+    return Result<void>{};
+  };
   Filter hsm_to_ped;  // may alter bytes the HSM sends
   Filter ped_to_hsm;
   std::vector<channel::Event> hsm_events;
@@ -169,6 +174,9 @@ struct ChannelLink {
     for (channel::Event& e : out.events) {
       if (auto* request = std::get_if<channel::KeyRequestEvent>(&e)) {
         merge(next, self.complete_key_request(device(request->request)));
+      }
+      if (const auto* identity = std::get_if<channel::IdentityEvent>(&e)) {
+        merge(next, self.complete_identity(custodian(*identity)));
       }
       if (std::holds_alternative<channel::RpkRequestEvent>(e)) {
         merge(next, self.complete_rpk_request(rpk_source ? rpk_source() : Result<channel::RpkInfo>(make_error(

@@ -976,6 +976,7 @@ std::vector<ForgedRecord> forged_records() {
   const auto close = static_cast<std::uint8_t>(ContentType::close);
   return {
       {"ContentType0", 0, {}, std::nullopt},
+      {"ContentType5", 5, {}, std::nullopt},  // the identity moved into HsmHello (docs/attestation.md §6)
       {"ContentType6", 6, {}, std::nullopt},
       {"ContentType255", 0xFF, Bytes{1, 2, 3}, std::nullopt},
       {"CloseWithoutCode", close, {}, std::nullopt},
@@ -1005,35 +1006,6 @@ TEST_P(ChannelForgedRecord, WithMalformedContentIsADecodeError) {
   expect_hsm_failed(AlertCode::decode_error);
 }
 
-// docs/attestation.md §6: HsmIdentity (content type 5) flows HSM -> PED side only.
-TEST_F(ChannelRecordNegative, AnIdentityRecordToTheHsmSideIsUnexpected) {
-  RecordSealer sealer = forged_ped_sealer();
-  const Bytes body = must(channel::HsmIdentity{"forged", "", "", {}}.serialize());
-  to_hsm(must(sealer.seal(ContentType::identity, body)));
-  expect_hsm_failed(AlertCode::unexpected_message);
-}
-
-// ... and only as the HSM side's first record: a second one, sealed under the
-// genuine keys, ends the session on the PED side with unexpected_message.
-TEST_F(ChannelRecordNegative, AnIdentityRecordAfterTheFirstIsUnexpected) {
-  const SessionKeys keys = must(SessionKeys::from_dkm(*dkm_));
-  RecordSealer sealer = must(RecordSealer::create(Side::hsm, keys.hsm_to_ped));
-  const Bytes body = must(channel::HsmIdentity{"late", "", "", {}}.serialize());
-  Bytes records = must(sealer.seal(ContentType::data, bytes_of("first")));
-  const Bytes second = must(sealer.seal(ContentType::identity, body));
-  records.insert(records.end(), second.begin(), second.end());
-  link_.pump({}, link_.ped.receive(records));
-  expect_failed(link_, Side::ped, AlertCode::unexpected_message);
-}
-
-// A malformed HsmIdentity in a genuine first record is a decode error.
-TEST_F(ChannelRecordNegative, AMalformedIdentityRecordIsADecodeError) {
-  const SessionKeys keys = must(SessionKeys::from_dkm(*dkm_));
-  RecordSealer sealer = must(RecordSealer::create(Side::hsm, keys.hsm_to_ped));
-  link_.pump({}, link_.ped.receive(must(sealer.seal(ContentType::identity, Bytes{0x00, 0x05, 'a'}))));
-  expect_failed(link_, Side::ped, AlertCode::decode_error);
-}
-
 INSTANTIATE_TEST_SUITE_P(Channel, ChannelForgedRecord, ::testing::ValuesIn(forged_records()),
                          [](const ::testing::TestParamInfo<ForgedRecord>& param_info) {
                            return param_info.param.name;
@@ -1053,8 +1025,18 @@ using Parser = Result<void> (*)(ByteView);
 
 const Bytes kDummyDer = {0x30, 0x03, 0x02, 0x01, 0x01};  // parse() does not decode certificates
 
+// The identity block that ends HsmHello: label, model, firmware, PKC.
+Bytes identity_block(const Bytes& label = bytes_of("prod-ca"), const Bytes& pkc = {}) {
+  Writer w;
+  w.vector16(label);
+  w.vector16(bytes_of("Luna PCIe HSM 7"));
+  w.vector16(bytes_of("7.8.4"));
+  w.vector16(pkc);
+  return w.take();
+}
+
 Bytes hello_body(std::uint8_t scheme, std::size_t ephemeral_bytes, std::size_t certificates,
-                 const Bytes& der = kDummyDer) {
+                 const Bytes& der = kDummyDer, const Bytes& identity = identity_block()) {
   Writer w;
   w.u8(scheme);
   w.u64(1234567);
@@ -1063,6 +1045,7 @@ Bytes hello_body(std::uint8_t scheme, std::size_t ephemeral_bytes, std::size_t c
   for (std::size_t i = 0; i < certificates; ++i) {
     w.vector16(der);
   }
+  w.bytes(identity);
   return w.take();
 }
 Bytes full_unified_hello(std::size_t certificates) {
@@ -1114,6 +1097,14 @@ std::vector<MalformedMessage> malformed_messages() {
       {"HsmHelloWithEmptyCertificate", hello, hello_body(2, kP521PointBytes, 2, Bytes{})},
       {"HsmHelloWithOversizedCertificate", hello, hello_body(2, kP521PointBytes, 2, oversized_der)},
       {"HsmHelloEmpty", hello, Bytes{}},
+      {"HsmHelloWithoutIdentity", hello, hello_body(2, kP521PointBytes, 2, kDummyDer, Bytes{})},
+      {"HsmHelloWithControlCharInLabel", hello,
+       hello_body(2, kP521PointBytes, 2, kDummyDer, identity_block(bytes_of("prod\nca")))},
+      {"HsmHelloWithLabelOf65Bytes", hello,
+       hello_body(2, kP521PointBytes, 2, kDummyDer, identity_block(Bytes(kMaxIdentityTextBytes + 1, 'a')))},
+      {"HsmHelloWithOversizedPkc", hello,
+       hello_body(2, kP521PointBytes, 2, kDummyDer,
+                  identity_block(bytes_of("ca"), Bytes(kMaxIdentityPkcBytes + 1, 0x30)))},
       {"PedKeyShareTruncated", share, without_last_byte(key_share_body())},
       {"PedKeyShareWithTrailingByte", share, with_trailing_byte(key_share_body())},
       {"PedKeyShareWithOversizedCertificate", share, key_share_body(oversized_der)},

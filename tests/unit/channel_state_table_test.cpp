@@ -49,6 +49,7 @@ constexpr std::array kPositions = {
     Position{Side::hsm, State::established},
     Position{Side::hsm, State::closed},
     Position{Side::ped, State::ped_await_hello},
+    Position{Side::ped, State::ped_await_identity},
     Position{Side::ped, State::ped_await_rpk},
     Position{Side::ped, State::ped_await_device},
     Position{Side::ped, State::ped_await_confirm},
@@ -85,7 +86,7 @@ struct Allowed {
 };
 constexpr std::array kAllowed = {
     Allowed{State::hsm_await_key_share, MessageType::ped_key_share, State::hsm_await_device},
-    Allowed{State::ped_await_hello, MessageType::hsm_hello, State::ped_await_device},
+    Allowed{State::ped_await_hello, MessageType::hsm_hello, State::ped_await_identity},
     Allowed{State::ped_await_confirm, MessageType::hsm_confirm, State::established},
     Allowed{State::established, MessageType::record, State::established},
 };
@@ -173,6 +174,15 @@ struct Staged {
   Bytes genuine_next;
 };
 
+bool has_identity_event(const Output& out) {
+  for (const Event& e : out.events) {
+    if (std::holds_alternative<IdentityEvent>(e)) {
+      return true;
+    }
+  }
+  return false;
+}
+
 Staged stage(Scheme scheme, const Position& at) {
   Staged s;
   PedEndpointConfig ped_cfg = world().ped_config(scheme);
@@ -193,7 +203,14 @@ Staged stage(Scheme scheme, const Position& at) {
     s.genuine_next = hello;
     return s;
   }
-  const Output ped_asks = l.ped.receive(hello);
+  const Output ped_identity = l.ped.receive(hello);
+  if (reached(Side::ped, State::ped_await_identity)) {
+    return s;  // the custodian has not answered yet
+  }
+  if (!has_identity_event(ped_identity)) {
+    throw std::runtime_error("the PED side did not ask the custodian about the HSM");
+  }
+  const Output ped_asks = l.ped.complete_identity({});
   if (reached(Side::ped, State::ped_await_rpk) || reached(Side::ped, State::ped_await_device)) {
     return s;  // the RPK or key request stays unanswered
   }
@@ -302,8 +319,13 @@ TEST_P(ChannelStateTable, OnlyTheDocumentedPairsAreAccepted) {
     EXPECT_EQ(target.state(), rule->next);
     switch (rule->type) {
       case MessageType::ped_key_share:
-      case MessageType::hsm_hello:
         EXPECT_TRUE(has_event<KeyRequestEvent>(out));
+        break;
+      case MessageType::hsm_hello:
+        // docs/attestation.md §6: the custodian is asked before any key is read.
+        EXPECT_TRUE(has_event<IdentityEvent>(out));
+        EXPECT_FALSE(has_event<KeyRequestEvent>(out));
+        EXPECT_FALSE(has_event<RpkRequestEvent>(out));
         break;
       case MessageType::hsm_confirm:
         EXPECT_TRUE(has_event<EstablishedEvent>(out));

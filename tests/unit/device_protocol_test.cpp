@@ -132,6 +132,7 @@ channel::KeyDerivationRequest sample_request() {
   r.transcript.rpk_serial = 7001;
   r.transcript.ped_ephemeral_xy = must(crypto::EcKeyPair::generate()).public_key().xy();
   r.transcript.hsm_ephemeral_data = must(crypto::EcKeyPair::generate()).public_key().xy();
+  r.transcript.hello_digest = Bytes(channel::kHelloDigestBytes, 0x5A);
   r.z_part = SecretBytes::copy_of(Bytes(66, 0x33));
   r.device_peer_key = peer.public_key();
   return r;
@@ -153,10 +154,15 @@ TEST(KeyRequestWire, RoundTripsAndChecksShape) {
   bad.peer_tag = Bytes(64, 1);
   EXPECT_TRUE(fails_with(parse_key_request(serialize_key_request(bad)), Errc::invalid_encoding));
   Bytes off_curve = serialize_key_request(sample_request());
-  // device_peer_key follows side(1) scheme(1) serials(16) QeU(2+132) EphemV(2+132) z(2+66) and its length (2) and 0x04.
-  off_curve[1 + 1 + 16 + 134 + 134 + 68 + 2 + 1 + 10] ^= 0x01;
+  // device_peer_key follows side(1) scheme(1) serials(16) QeU(2+132) EphemV(2+132) hello_digest(2+64)
+  // z(2+66) and its length (2) and 0x04.
+  off_curve[1 + 1 + 16 + 134 + 134 + 66 + 68 + 2 + 1 + 10] ^= 0x01;
   EXPECT_TRUE(fails_with(parse_key_request(off_curve), Errc::invalid_public_key));
   EXPECT_TRUE(fails_with(parse_key_request(Bytes{0x55, 0x03}), Errc::invalid_encoding));
+  // The HsmHello digest is exactly 64 bytes (SHA-512).
+  channel::KeyDerivationRequest short_digest = sample_request();
+  short_digest.transcript.hello_digest.pop_back();
+  EXPECT_TRUE(fails_with(parse_key_request(serialize_key_request(short_digest)), Errc::invalid_encoding));
 }
 
 }  // namespace

@@ -1,8 +1,10 @@
 // docs/attestation.md §6: the HSM's identity on the PED before any key is
-// read -- the HsmIdentity sealed record, the confirm_identity PED command, the
-// pinned-HOC chain rule, and the check of the PKC offered in HsmIdentity.
+// read -- the identity block of HsmHello and the IdentityEvent that holds the
+// handshake until the custodian answers, the confirm_identity PED command, the
+// pinned-HOC chain rule, and the check of the PKC offered in HsmHello.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 
 #include "rped/attestation/pkc.h"
@@ -21,106 +23,167 @@ using channel::AlertCode;
 using channel::HsmIdentity;
 using channel::Scheme;
 
-Bytes identity_body(const HsmIdentity& identity) { return must(identity.serialize()); }
-
-std::optional<HsmIdentity> identity_event(const std::vector<channel::Event>& events) {
-  for (const channel::Event& e : events) {
-    if (const auto* i = std::get_if<channel::IdentityEvent>(&e)) {
-      return i->identity;
+// Where in a side's event log the first event of type E is (or npos).
+template <typename E>
+std::size_t first_index(const std::vector<channel::Event>& events) {
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    if (std::holds_alternative<E>(events[i])) {
+      return i;
     }
   }
-  return std::nullopt;
+  return std::string::npos;
+}
+
+std::optional<channel::IdentityEvent> identity_event(const std::vector<channel::Event>& events) {
+  const std::size_t at = first_index<channel::IdentityEvent>(events);
+  return at == std::string::npos ? std::nullopt : std::optional(std::get<channel::IdentityEvent>(events[at]));
 }
 
 std::optional<channel::EstablishedEvent> established_event(const std::vector<channel::Event>& events) {
-  for (const channel::Event& e : events) {
-    if (const auto* i = std::get_if<channel::EstablishedEvent>(&e)) {
-      return *i;
-    }
-  }
-  return std::nullopt;
+  const std::size_t at = first_index<channel::EstablishedEvent>(events);
+  return at == std::string::npos ? std::nullopt : std::optional(std::get<channel::EstablishedEvent>(events[at]));
 }
 
-// --- HsmIdentity codec ------------------------------------------------------
-
-TEST(HsmIdentityCodec, RoundTrips) {
-  const HsmIdentity sent{"prod-ca", "Luna PCIe HSM 7", "7.8.4", Bytes{0x30, 0x03, 0x02, 0x01, 0x01}};
-  const HsmIdentity got = must(HsmIdentity::parse(identity_body(sent)));
-  EXPECT_EQ(got.label, "prod-ca");
-  EXPECT_EQ(got.model, "Luna PCIe HSM 7");
-  EXPECT_EQ(got.firmware, "7.8.4");
-  EXPECT_EQ(got.pkc, sent.pkc);
+// Nothing was asked of the PED's keys: no orange-key read, no key derivation.
+bool no_key_read(const std::vector<channel::Event>& ped_events) {
+  return first_index<channel::RpkRequestEvent>(ped_events) == std::string::npos &&
+         first_index<channel::KeyRequestEvent>(ped_events) == std::string::npos;
 }
 
-TEST(HsmIdentityCodec, RefusesMalformedBodies) {
-  const Bytes good = identity_body(HsmIdentity{"ca", "m", "f", {}});
-  Bytes trailing = good;
-  trailing.push_back(0);
-  EXPECT_TRUE(fails_with(HsmIdentity::parse(trailing), Errc::invalid_encoding));
-  EXPECT_TRUE(fails_with(HsmIdentity::parse(ByteView(good).first(good.size() - 1)), Errc::invalid_encoding));
-  EXPECT_TRUE(fails_with(HsmIdentity::parse(Bytes{}), Errc::invalid_encoding));
-  // A label with a control character (it would reach the custodian's LCD).
-  Bytes control = good;
-  control[2] = 0x07;
-  EXPECT_TRUE(fails_with(HsmIdentity::parse(control), Errc::invalid_encoding));
-  // A label longer than kMaxIdentityTextBytes.
-  Writer w;
-  const std::string long_label(channel::kMaxIdentityTextBytes + 1, 'a');
-  w.vector16(bytes_of(long_label));
-  EXPECT_TRUE(fails_with(HsmIdentity::parse(w.data()), Errc::invalid_encoding));
-  // A PKC above kMaxIdentityPkcBytes.
-  Writer big;
-  big.vector16({});
-  big.vector16({});
-  big.vector16({});
-  big.vector16(Bytes(channel::kMaxIdentityPkcBytes + 1, 0x30));
-  EXPECT_TRUE(fails_with(HsmIdentity::parse(big.data()), Errc::invalid_encoding));
-  // serialize() refuses what parse() would refuse.
-  EXPECT_TRUE(fails_with(HsmIdentity{long_label, "", "", {}}.serialize(), Errc::invalid_argument));
-  EXPECT_TRUE(fails_with(HsmIdentity{"a\nb", "", "", {}}.serialize(), Errc::invalid_argument));
-}
+// --- the identity block of HsmHello -------------------------------------------
 
-// --- the sealed record in the endpoints ---------------------------------------
-
-TEST(HsmIdentityChannel, TheFirstRecordReachesThePedSideWithTheRootName) {
+TEST(HsmHelloIdentity, RoundTripsInHsmHello) {
   ChannelWorld world;
-  ChannelLink link(world, Scheme::full_unified);
+  channel::HsmHello hello;
+  hello.hsm_serial = world.hsm_serial;
+  hello.ephemeral_data = Bytes(channel::kP521PointBytes, 0x04);
+  hello.certificate_chain = {world.pki.ecdh_cert.der(), world.pki.hoc.der()};
+  hello.identity = HsmIdentity{"prod-ca", "Luna PCIe HSM 7", "7.8.4", Bytes{0x30, 0x03, 0x02, 0x01, 0x01}};
+  const channel::HsmHello got = must(channel::HsmHello::parse(must(hello.serialize())));
+  EXPECT_EQ(got.identity.label, "prod-ca");
+  EXPECT_EQ(got.identity.model, "Luna PCIe HSM 7");
+  EXPECT_EQ(got.identity.firmware, "7.8.4");
+  EXPECT_EQ(got.identity.pkc, hello.identity.pkc);
+  // serialize() refuses what parse() refuses (channel_negative_test has the parse side).
+  hello.identity.label = std::string(channel::kMaxIdentityTextBytes + 1, 'a');
+  EXPECT_TRUE(fails_with(hello.serialize(), Errc::invalid_argument));
+  hello.identity.label = "a\nb";
+  EXPECT_TRUE(fails_with(hello.serialize(), Errc::invalid_argument));
+  hello.identity.label = "ok";
+  hello.identity.pkc = Bytes(channel::kMaxIdentityPkcBytes + 1, 0x30);
+  EXPECT_TRUE(fails_with(hello.serialize(), Errc::invalid_argument));
+}
+
+// --- the confirmation in the endpoints: before any key is read -----------------
+
+// Full Unified with the RPK read from the orange key on request: the custodian
+// is asked after the chain is verified and before the orange key is read.
+TEST(HsmIdentityChannel, TheCustodianIsAskedBeforeTheOrangeKeyIsRead) {
+  ChannelWorld world;
+  channel::PedEndpointConfig ped_cfg = world.ped_config(Scheme::full_unified);
+  ped_cfg.rpk_certificate.reset();
+  ped_cfg.request_rpk_from_device = true;
+  ChannelLink link(world, world.hsm_config(Scheme::full_unified), ped_cfg);
+  std::size_t events_before_answer = 0;
+  channel::State state_when_asked = channel::State::closed;
+  link.custodian = [&](const channel::IdentityEvent&) {
+    events_before_answer = link.ped_events.size();
+    state_when_asked = link.ped.state();
+    return Result<void>{};
+  };
   link.run();
   ASSERT_EQ(link.ped.state(), channel::State::established);
+  EXPECT_EQ(state_when_asked, channel::State::ped_await_identity);
+  EXPECT_EQ(events_before_answer, 0U) << "the PED side asked for nothing before the custodian answered";
+  const std::size_t asked = first_index<channel::IdentityEvent>(link.ped_events);
+  ASSERT_NE(asked, std::string::npos);
+  EXPECT_LT(asked, first_index<channel::RpkRequestEvent>(link.ped_events));
+  EXPECT_LT(asked, first_index<channel::KeyRequestEvent>(link.ped_events));
+  const auto identity = identity_event(link.ped_events);
+  EXPECT_EQ(identity->hsm_serial, world.hsm_serial);
+  EXPECT_EQ(identity->scheme, Scheme::full_unified);
+  EXPECT_EQ(identity->identity.label, "prod-ca");
+  EXPECT_EQ(identity->identity.model, "Luna PCIe HSM 7");
+  EXPECT_EQ(identity->verified_by, world.pki.root.common_name());
+  EXPECT_EQ(identity->hoc_sha256, world.pki.hoc.sha256_fingerprint());
+  ASSERT_TRUE(identity->hsm_certificate.has_value());
+  EXPECT_EQ(identity->hsm_certificate->der(), world.pki.ecdh_cert.der());
   const auto established = established_event(link.ped_events);
   ASSERT_TRUE(established.has_value());
   EXPECT_EQ(established->verified_by, world.pki.root.common_name());
-  EXPECT_EQ(established->hoc_sha256, world.pki.hoc.sha256_fingerprint());
-  ASSERT_TRUE(established->hsm_certificate.has_value());
-  EXPECT_EQ(established->hsm_certificate->der(), world.pki.ecdh_cert.der());
-
-  link.pump(must(link.hsm.send_identity(HsmIdentity{"prod-ca", "model", "7.8.4", {}})), {});
-  const auto identity = identity_event(link.ped_events);
-  ASSERT_TRUE(identity.has_value());
-  EXPECT_EQ(identity->label, "prod-ca");
-  // At most once, and only from the HSM side.
-  EXPECT_TRUE(fails_with(link.hsm.send_identity(HsmIdentity{"again", "", "", {}}), Errc::invalid_argument));
-  EXPECT_TRUE(fails_with(link.ped.send_identity(HsmIdentity{"ped", "", "", {}}), Errc::invalid_argument));
 }
 
-TEST(HsmIdentityChannel, NotAfterDataAndNotBeforeEstablishment) {
-  ChannelWorld world;
-  ChannelLink before(world, Scheme::full_unified);
-  EXPECT_TRUE(fails_with(before.hsm.send_identity(HsmIdentity{"early", "", "", {}}), Errc::invalid_argument));
-
-  ChannelLink link(world, Scheme::full_unified);
-  link.run();
-  link.pump(must(link.hsm.send(bytes_of("hello"))), {});
-  EXPECT_TRUE(fails_with(link.hsm.send_identity(HsmIdentity{"late", "", "", {}}), Errc::invalid_argument));
-}
-
-// "Only as the HSM side's first record": not after a ping either.
-TEST(HsmIdentityChannel, NotAfterAPing) {
+// One-pass (remote RPV initialization): asked before the password is used.
+TEST(HsmIdentityChannel, TheCustodianIsAskedBeforeThePasswordIsUsed) {
   ChannelWorld world;
   ChannelLink link(world, Scheme::one_pass_password);
   link.run();
-  link.pump(must(link.hsm.ping(bytes_of("p"))), {});
-  EXPECT_TRUE(fails_with(link.hsm.send_identity(HsmIdentity{"x", "", "", {}}), Errc::invalid_argument));
+  ASSERT_EQ(link.ped.state(), channel::State::established);
+  const std::size_t asked = first_index<channel::IdentityEvent>(link.ped_events);
+  ASSERT_NE(asked, std::string::npos);
+  EXPECT_LT(asked, first_index<channel::KeyRequestEvent>(link.ped_events));
+}
+
+// NO (or a PKC that fails): the handshake ends with identity_refused, no key
+// was read, and the HSM side learns why at once (not at its next PED command).
+TEST(HsmIdentityChannel, ARefusalEndsTheHandshakeBeforeAnyKeyIsRead) {
+  for (const Scheme scheme : {Scheme::full_unified, Scheme::one_pass_password}) {
+    ChannelWorld world;
+    ChannelLink link(world, scheme);
+    link.custodian = [](const channel::IdentityEvent&) -> Result<void> {
+      return make_error(Errc::invalid_argument, "HSM 1234567 refused by the custodian at the PED");
+    };
+    link.run();
+    const auto closed = ChannelLink::closed(link.ped_events);
+    ASSERT_TRUE(closed.has_value());
+    EXPECT_EQ(closed->code, AlertCode::identity_refused);
+    EXPECT_NE(closed->detail.find("refused by the custodian"), std::string::npos) << closed->detail;
+    EXPECT_TRUE(no_key_read(link.ped_events));
+    EXPECT_FALSE(link.ped.holds_key_material());
+    const auto hsm_closed = ChannelLink::closed(link.hsm_events);
+    ASSERT_TRUE(hsm_closed.has_value());
+    EXPECT_EQ(hsm_closed->code, AlertCode::identity_refused);
+    EXPECT_TRUE(hsm_closed->by_peer);
+    EXPECT_EQ(first_index<channel::KeyRequestEvent>(link.hsm_events), std::string::npos);
+  }
+}
+
+// What the custodian saw is bound to the keys: a label changed on the way
+// (the chain is untouched, so it still verifies) fails key confirmation.
+TEST(HsmIdentityChannel, ALabelChangedOnTheWayFailsKeyConfirmation) {
+  ChannelWorld world;
+  ChannelLink link(world, Scheme::full_unified);
+  const Bytes genuine = bytes_of("prod-ca");
+  link.hsm_to_ped = [&](Bytes& b) {
+    const auto at = std::search(b.begin(), b.end(), genuine.begin(), genuine.end());
+    if (at != b.end()) {
+      *(at + 6) = 'x';  // "prod-cx"
+    }
+  };
+  std::string shown;
+  link.custodian = [&](const channel::IdentityEvent& e) {
+    shown = e.identity.label;
+    return Result<void>{};
+  };
+  link.run();
+  EXPECT_EQ(shown, "prod-cx");
+  EXPECT_NE(link.ped.state(), channel::State::established);
+  EXPECT_NE(link.hsm.state(), channel::State::established);
+  const auto hsm_closed = ChannelLink::closed(link.hsm_events);
+  ASSERT_TRUE(hsm_closed.has_value());
+  EXPECT_EQ(hsm_closed->code, AlertCode::authentication_failed);
+}
+
+// An answer that comes after the handshake moved on (or closed) changes nothing.
+TEST(HsmIdentityChannel, ALateAnswerIsIgnored) {
+  ChannelWorld world;
+  ChannelLink link(world, Scheme::one_pass_password);
+  link.run();
+  ASSERT_EQ(link.ped.state(), channel::State::established);
+  const channel::Output late = link.ped.complete_identity(make_error(Errc::invalid_argument, "late NO"));
+  EXPECT_TRUE(late.send.empty());
+  EXPECT_TRUE(late.events.empty());
+  EXPECT_EQ(link.ped.state(), channel::State::established);
 }
 
 // --- pinned-fingerprint mode --------------------------------------------------
@@ -165,7 +228,7 @@ TEST(HsmIdentityPinned, WithoutAPinAnUnknownRootIsStillRefused) {
   EXPECT_EQ(closed->code, AlertCode::certificate_untrusted);
 }
 
-// --- the PKC offered in HsmIdentity ---------------------------------------------
+// --- the PKC offered in HsmHello ---------------------------------------------
 
 struct StaticKeyPkc {
   PkcPki pki = make_pkc_pki("1234567");

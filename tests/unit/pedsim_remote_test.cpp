@@ -98,6 +98,7 @@ class PedRemote : public ::testing::Test {
     request.transcript.rpk_serial = rpk_serial;
     request.transcript.ped_ephemeral_xy = ped_ephemeral.public_key().xy();
     request.transcript.hsm_ephemeral_data = hsm_ephemeral.public_key().xy();
+    request.transcript.hello_digest = Bytes(channel::kHelloDigestBytes, 0x11);
     request.z_part = must(ped_ephemeral.ecdh(hsm_ephemeral.public_key()));  // Ze
     request.device_peer_key = pki.ecdh_key.public_key();                    // the HSM's static key
     return request;
@@ -184,6 +185,7 @@ TEST_F(PedRemote, OnePassPasswordIsTypedOnTheKeypad) {
   Bytes nonce(channel::kHsmNonceBytes);
   ASSERT_TRUE(rped::test::is_ok(crypto::random_bytes(nonce)));
   request.transcript.hsm_ephemeral_data = nonce;
+  request.transcript.hello_digest = Bytes(channel::kHelloDigestBytes, 0x11);
   request.z_part = must(ped_ephemeral.ecdh(pki.ecdh_key.public_key()));  // Z = CDH(QeU, QsV)
   const auto id = host.send(Op::derive_session_keys, derive_body(request));
   ASSERT_TRUE(custodian.expect("Enter PED Password."));

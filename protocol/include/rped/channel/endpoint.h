@@ -10,7 +10,10 @@
 // never enter this code.
 //
 // Handshake (U = PED side, V = HSM side; the HSM always speaks first):
-//   V -> U  HsmHello      scheme, HSM serial, QeV or nonce N_V, certificate chain
+//   V -> U  HsmHello      scheme, HSM serial, QeV or nonce N_V, certificate chain,
+//                         label / model / firmware / PKC
+//           (U: chain verified -> IdentityEvent; the custodian confirms at the
+//            PED before any key is read -> complete_identity())
 //   U -> V  PedKeyShare   QeU, RPK serial and certificate (C(2e,2s)), tag_U
 //   V -> U  HsmConfirm    tag_V          (only after V verified tag_U)
 //   then sealed records in both directions.
@@ -54,6 +57,9 @@ struct HsmEndpointConfig {
   // The HSM static-key certificate, then its HOC (the issuer of RPK
   // certificates), then optionally one more intermediate.
   std::vector<crypto::Certificate> certificate_chain;
+  // Label, model, firmware and the static key's PKC, sent in HsmHello for the
+  // custodian's confirmation (docs/attestation.md §6).
+  HsmIdentity identity;
   std::optional<std::int64_t> verification_time;  // fixed clock for tests
   EntropySource entropy;
 };
@@ -86,6 +92,7 @@ enum class State : std::uint8_t {
   hsm_await_key_share,  // HsmHello sent
   hsm_await_device,     // asked the HSM to derive keys and check tag_U
   ped_await_hello,      // created
+  ped_await_identity,   // HSM chain verified; waiting for the custodian's YES (complete_identity)
   ped_await_rpk,        // asked the PED for the RPK certificate (orange key)
   ped_await_device,     // asked the PED to derive keys
   ped_await_confirm,    // PedKeyShare sent
@@ -120,9 +127,19 @@ struct EstablishedEvent {
   Bytes hoc_sha256;  // PED side: the fingerprint of the HOC in HsmHello
   std::optional<crypto::Certificate> hsm_certificate;  // PED side: the verified static-key certificate
 };
-// PED side: the HSM's sealed HsmIdentity (its first record, if it sends one).
+// PED side: the HSM's chain is verified (against a manufacturer root or a
+// pin). Before anything is asked of the PED's keys, the daemon checks the
+// offered PKC and has the custodian confirm who asks, then answers with
+// complete_identity() (docs/attestation.md §6). Everything here came in
+// HsmHello, whose digest enters the key derivation: an HSM that is not the one
+// shown cannot complete the handshake.
 struct IdentityEvent {
-  HsmIdentity identity;
+  Scheme scheme;
+  std::uint64_t hsm_serial;
+  HsmIdentity identity;      // as the HSM states it; its PKC is not yet checked
+  std::string verified_by;   // the manufacturer root's common name, or "pinned HOC FE57..E9BC"
+  Bytes hoc_sha256;
+  std::optional<crypto::Certificate> hsm_certificate;  // the verified static-key certificate
 };
 struct DataEvent {
   Bytes payload;
@@ -162,12 +179,13 @@ class Endpoint final {
   Output complete_key_request(Result<SecretBytes> dkm);
   // The PED's answer to an RpkRequestEvent.
   Output complete_rpk_request(Result<RpkInfo> rpk);
+  // PED side: the answer to the IdentityEvent. Success lets the handshake go on
+  // (the orange key or the password next); an error ends it with
+  // identity_refused and the error's message as the detail.
+  Output complete_identity(Result<void> confirmed);
   // Application data; only when established (else invalid_argument).
   Result<Output> send(ByteView payload);
   Result<Output> ping(ByteView payload);
-  // HSM side only, once, as its first record after HsmConfirm (docs/attestation.md §6);
-  // invalid_argument otherwise.
-  Result<Output> send_identity(const HsmIdentity& identity);
   // Local close: a sealed close record when established, a clear Alert before.
   Output close(AlertCode code, std::string detail = {});
 

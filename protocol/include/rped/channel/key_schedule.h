@@ -39,11 +39,16 @@ struct Transcript {
   std::uint64_t rpk_serial = 0;  // 0 in C(1e,1s)
   Bytes ped_ephemeral_xy;        // QeU as X||Y, 132 bytes
   Bytes hsm_ephemeral_data;      // C(2e,2s): QeV as X||Y (132); C(1e,1s): nonce N_V (32)
+  // SHA-512 of the HsmHello body as sent / received (64 bytes), in SuppPubInfo:
+  // every field the custodian was shown before any key was read (the HSM's
+  // label, chain, PKC) is bound to the keys, so a change on the way fails
+  // key confirmation (docs/protocol.md §4.3).
+  Bytes hello_digest;
 
   Result<void> check() const;  // field sizes match the scheme
   Bytes id_u() const { return party_id_u(rpk_serial); }
   Bytes id_v() const { return party_id_v(hsm_serial); }
-  // AlgorithmID || PartyUInfo || PartyVInfo || SuppPubInfo: everything of
+  // AlgorithmID || PartyUInfo || PartyVInfo || SuppPubInfo (L || hello_digest): everything of
   // FixedInfo except SuppPrivInfo (the RPV or password), which only the
   // device holding it appends.
   Bytes fixed_info_public() const;

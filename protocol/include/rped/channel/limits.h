@@ -23,8 +23,9 @@ inline constexpr std::size_t kHsmNonceBytes = 32;     // N_V in C(1e,1s)
 inline constexpr std::size_t kKcTagBytes = 64;        // MacTag, HMAC-SHA512 untruncated
 inline constexpr std::size_t kMaxCertificateBytes = 4096;
 inline constexpr std::size_t kMaxHsmChainCertificates = 3;  // static-key cert, HOC, one more intermediate
-inline constexpr std::size_t kMaxIdentityTextBytes = 64;       // HsmIdentity label, model, firmware
-inline constexpr std::size_t kMaxIdentityPkcBytes = 8 * 1024;  // HsmIdentity PKC (a bundle is ~3 KiB)
+inline constexpr std::size_t kMaxIdentityTextBytes = 64;       // HsmHello label, model, firmware
+inline constexpr std::size_t kMaxIdentityPkcBytes = 8 * 1024;  // HsmHello PKC (a bundle is ~3 KiB)
+inline constexpr std::size_t kHelloDigestBytes = 64;           // SHA-512 of HsmHello, in SuppPubInfo
 
 // Secrets mixed into the KDF as SuppPrivInfo.
 inline constexpr std::size_t kRpvBytes = 32;

@@ -72,6 +72,16 @@ struct FrameHeader {
 // Frames `body` with a header of the given type (body length already checked).
 Bytes frame(MessageType type, ByteView body);
 
+// Who the HSM says it is, shown to the custodian on the PED before any key is
+// read (docs/attestation.md §6). Carried in HsmHello, whose digest enters the
+// key derivation, so the genuine HSM's key confirmation vouches for it too.
+struct HsmIdentity {
+  std::string label;     // printable ASCII, at most kMaxIdentityTextBytes
+  std::string model;
+  std::string firmware;
+  Bytes pkc;             // DER PKC of the static key; empty when the HSM offers none
+};
+
 struct HsmHello {
   Scheme scheme = Scheme::full_unified;
   std::uint64_t hsm_serial = 0;
@@ -81,6 +91,7 @@ struct HsmHello {
   // DER certificates: the HSM static-key certificate first, then the HOC
   // and any further intermediate toward the manufacturer root.
   std::vector<Bytes> certificate_chain;
+  HsmIdentity identity;
 
   static Result<HsmHello> parse(ByteView body);
   Result<Bytes> serialize() const;
@@ -100,20 +111,6 @@ struct HsmConfirm {
   Bytes tag_v;  // 64-byte MacTag of party V (the HSM side)
 
   static Result<HsmConfirm> parse(ByteView body);
-  Result<Bytes> serialize() const;
-};
-
-// Sealed, HSM -> PED side, at most once and only as the HSM side's first
-// record (ContentType::identity), right after HsmConfirm: who the HSM says it
-// is, for the custodian's confirmation on the PED (docs/attestation.md §6).
-// Inside the channel it is authenticated by keys only the genuine HSM derives.
-struct HsmIdentity {
-  std::string label;     // printable ASCII, at most kMaxIdentityTextBytes
-  std::string model;
-  std::string firmware;
-  Bytes pkc;             // DER PKC of the static key; empty when the HSM offers none
-
-  static Result<HsmIdentity> parse(ByteView body);
   Result<Bytes> serialize() const;
 };
 

@@ -21,7 +21,6 @@ enum class ContentType : std::uint8_t {
   close = 2,  // u16 AlertCode: the authenticated end of a session
   ping = 3,   // liveness probe; answered by pong with the same payload
   pong = 4,
-  identity = 5,  // HsmIdentity (messages.h): HSM side -> PED side, only as its first record
 };
 
 struct OpenedRecord {

@@ -23,6 +23,10 @@ enum class Hash : std::uint8_t { sha1, sha224, sha256, sha512 };
 std::size_t digest_bytes(Hash hash) noexcept;
 const char* hash_name(Hash hash) noexcept;  // OpenSSL digest name
 
+// H(message): the channel hashes the HsmHello it sent or received into
+// FixedInfo (docs/protocol.md §4.3).
+Result<Bytes> digest(Hash hash, ByteView message);
+
 // Largest DKM this API derives; far above any use (the channel needs 256 bytes)
 // and below SP 800-56C's reps <= 2^32 - 1 bound.
 inline constexpr std::size_t kMaxKdfOutputBytes = 64 * 1024;

@@ -102,8 +102,10 @@ class ChannelDelegate {
   virtual void on_rpk_request(ChannelConnection& connection, std::uint64_t hsm_serial);
   virtual void on_established(ChannelConnection& connection,
                               const channel::EstablishedEvent& event) = 0;
-  // PED side: the HSM's sealed HsmIdentity (docs/attestation.md §6); ignored by default.
-  virtual void on_identity(ChannelConnection& connection, channel::HsmIdentity identity);
+  // PED side: the HSM's chain is verified; check its PKC and have the
+  // custodian confirm it before any key is read, then answer with
+  // complete_identity() (docs/attestation.md §6). The default refuses.
+  virtual void on_identity(ChannelConnection& connection, channel::IdentityEvent event);
   virtual void on_data(ChannelConnection& connection, Bytes payload) = 0;
   // The connection began to end (Alert sent or received, or transport lost).
   virtual void on_closing(ChannelConnection& connection, const ChannelEnd& end) = 0;
@@ -128,10 +130,9 @@ class ChannelConnection {
   // Strand-only (from a delegate callback, or code posted to strand()):
   virtual void complete_key_request(Result<SecretBytes> dkm) = 0;
   virtual void complete_rpk_request(Result<channel::RpkInfo> rpk) = 0;
+  virtual void complete_identity(Result<void> confirmed) = 0;
   // One application record; errors when not established or closing.
   virtual Result<void> send(ByteView payload) = 0;
-  // HSM side: the sealed HsmIdentity, as the first record after the handshake.
-  virtual Result<void> send_identity(const channel::HsmIdentity& identity) = 0;
   // An operation the peer waits for started / finished: the idle clock does
   // not run while one is in flight, and restarts when it finishes.
   virtual void operation_started() = 0;
