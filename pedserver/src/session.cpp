@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/post.hpp>
+#include <boost/asio/redirect_error.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
 
 #include <exception>
@@ -199,7 +201,17 @@ class Session final : public SessionHandle,
                event.peer_certificate_subject);
     spawn(announce_remote_session(event.hsm_serial));
   }
-  void on_closing(service::ChannelConnection&, const service::ChannelEnd& end) override {
+  void on_closing(service::ChannelConnection& connection, const service::ChannelEnd& end) override {
+    // docs/attestation.md §6: an HSM whose chain fails is refused in the
+    // handshake, before the custodian is asked anything; the PED says so too.
+    // Fire and forget: the session ends now, and it never announced itself.
+    if (!end.by_peer && !end.transport_lost && !remote_session_announced_ &&
+        (end.code == AlertCode::certificate_untrusted || end.code == AlertCode::bad_certificate)) {
+      const std::uint64_t serial = connection.endpoint().stated_hsm_serial();
+      log_->warn("session {} {}: HSM {} NOT VERIFIED: {}; refusing it", identity_.id,
+                 identity_.peer, serial, end.reason);
+      services_.ped.notify(ped::Op::confirm_identity, refusal_notice(serial, end.reason).serialize());
+    }
     if (end.transport_lost) {
       end_reason_ = end.reason;
       log_->warn("session {} {}: connection closed: {}", identity_.id, identity_.peer, end.reason);
@@ -325,6 +337,10 @@ class Session final : public SessionHandle,
   // through complete_identity(), which ends the handshake with identity_refused.
   awaitable<void> confirm_hsm() {
     auto self = shared_from_this();
+    co_await wait_for_ped_notices();
+    if (closing()) {
+      co_return;
+    }
     const std::uint64_t serial = hsm_serial_.value_or(0);
     const std::string label = hsm_identity_.label;
     const std::string pkc_text = hsm_identity_.pkc.empty() ? "no PKC offered" : "PKC verified";
@@ -412,15 +428,35 @@ class Session final : public SessionHandle,
         .reason;
   }
 
-  // "HSM 1234567 / NOT VERIFIED / <reason>" on the PED for a few seconds.
-  awaitable<void> show_refusal(std::uint64_t serial, const std::string& reason) {
+  // A refusal notice an earlier connection left on the PED ends (by its
+  // timeout or a key press) before this one asks anything: the PED runs one
+  // operation at a time.
+  awaitable<void> wait_for_ped_notices() {
     auto self = shared_from_this();
+    auto drained = std::make_shared<asio::steady_timer>(connection_->strand());
+    drained->expires_at(asio::steady_timer::time_point::max());
+    services_.ped.after_pending_notifications(
+        kRefusalNoticeTime + kPedAnswerMargin, [drained, strand = connection_->strand()] {
+          asio::post(strand, [drained] { drained->cancel(); });
+        });
+    boost::system::error_code ignored;
+    co_await drained->async_wait(asio::redirect_error(use_awaitable, ignored));
+  }
+
+  // "HSM 1234567 / NOT VERIFIED / <reason>", shown for a few seconds.
+  static ped::ConfirmIdentityRequest refusal_notice(std::uint64_t serial, const std::string& reason) {
     ped::ConfirmIdentityRequest notice;
     notice.ask = false;
     notice.lines = {clip("HSM " + std::to_string(serial)), "NOT VERIFIED", clip(reason),
                     clip(reason.size() > ped::kLcdColumns ? reason.substr(ped::kLcdColumns) : "")};
     notice.timeout_ms = static_cast<std::uint32_t>(kRefusalNoticeTime.count());
-    co_await ped_call(ped::Op::confirm_identity, into_secret(notice.serialize()),
+    return notice;
+  }
+
+  awaitable<void> show_refusal(std::uint64_t serial, const std::string& reason) {
+    auto self = shared_from_this();
+    co_await ped_call(ped::Op::confirm_identity,
+                      into_secret(refusal_notice(serial, reason).serialize()),
                       kRefusalNoticeTime + kPedAnswerMargin);
   }
 

@@ -113,6 +113,7 @@ struct Endpoint::Impl {
   std::optional<crypto::EcPublicKey> hsm_static_key;  // PED side: from the HSM's certificate
   std::optional<crypto::EcPublicKey> rpk_static_key;  // HSM side: from the RPK certificate
   std::optional<HsmHello> hello_received;             // PED side
+  std::uint64_t stated_hsm_serial = 0;                // PED side: from a parsed HsmHello
   std::optional<crypto::EcPublicKey> hsm_ephemeral_key;  // PED side, C(2e,2s): QeV, validated
   // PED side: configured or read from the orange key. HSM side: the one the PED presented.
   std::optional<crypto::Certificate> rpk_certificate;
@@ -395,6 +396,7 @@ struct Endpoint::Impl {
     if (!hello.ok()) {
       return failure(AlertCode::decode_error, hello.error());
     }
+    stated_hsm_serial = hello->hsm_serial;
     if (hello->scheme == Scheme::one_pass_password && !cfg.allow_password_mode) {
       return Failure{AlertCode::scheme_not_allowed,
                      "the HSM asked for C(1e,1s) password mode, which the custodian did not select"};
@@ -820,6 +822,8 @@ Result<SecretBytes> Endpoint::unwrap_csp(ByteView wrapped) const {
 
 Side Endpoint::side() const noexcept { return impl_->side; }
 State Endpoint::state() const noexcept { return impl_->state; }
+
+std::uint64_t Endpoint::stated_hsm_serial() const noexcept { return impl_->stated_hsm_serial; }
 
 bool Endpoint::holds_key_material() const noexcept {
   const Impl& m = *impl_;

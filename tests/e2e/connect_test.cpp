@@ -220,6 +220,11 @@ TEST_F(E2eTest, APinnedHocIsAcceptedFromARootTheCustodianDoesNotHold) {
              slurp(stranger.state / "certificates" / "manufacturer-root.pem"));
   const Ran untrusted = cmd(h, "ped connect " + connect_args() + " -password 31415926");
   EXPECT_EQ(untrusted.exit_code, 1) << untrusted.out;
+  // Refused in the handshake, before the custodian is asked: the PED says why.
+  EXPECT_TRUE(wait_until([&] { return contains(pedsim_->out(), "|NOT VERIFIED"); }, 10s))
+      << pedsim_->out();
+  EXPECT_TRUE(contains(pedsim_->out(), "|HSM 1234567")) << pedsim_->out();
+  EXPECT_TRUE(contains(slurp(server_log_), "HSM 1234567 NOT VERIFIED")) << slurp(server_log_);
   const auto hoc = crypto::Certificate::from_pem(slurp(h.state / "certificates" / "hoc.pem"));
   ASSERT_TRUE(hoc.ok());
   std::filesystem::create_directories(server_state_ / "trust" / "pinned");

@@ -196,6 +196,10 @@ class Endpoint final {
 
   Side side() const noexcept;
   State state() const noexcept;
+  // PED side: the serial the last parsed HsmHello stated (0 before one). It is
+  // verified only once the endpoint emitted its IdentityEvent; before that it
+  // serves to name the HSM in a refusal (docs/attestation.md §6).
+  std::uint64_t stated_hsm_serial() const noexcept;
   // True while any session key, MacKey or ephemeral key is held.
   bool holds_key_material() const noexcept;
 
