@@ -148,7 +148,11 @@ void PedConnection::on_opened(Result<std::unique_ptr<usb::PedTransport>> transpo
     boost::asio::post(
         io_, [this, generation, message = reason.message] { on_link_down(generation, message); });
   };
-  auto link = usb::PedLink::start(std::move(transport).value(), std::move(handlers));
+  // Every callback of this link only posts into the io_context: the reader may
+  // run them itself, saving a hand-off to the dispatcher on each PED answer.
+  usb::PedLinkOptions options;
+  options.deliver_on_reader = true;
+  auto link = usb::PedLink::start(std::move(transport).value(), std::move(handlers), options);
   if (!link.ok()) {
     report_failure(device_description() + ": " + link.error().message);
     first_probe_finished();

@@ -5,8 +5,9 @@
 // All blocking work stays off the io_context: transports are opened (and
 // PedLinks destroyed, which joins their threads) on a one-thread pool, and
 // PedLink runs USB I/O on its own threads. Every PedLink callback is posted
-// into the io_context; a generation number drops callbacks of a link that was
-// replaced meanwhile.
+// into the io_context -- by the link's reader itself for answers and events
+// (PedLinkOptions::deliver_on_reader) -- and a generation number drops
+// callbacks of a link that was replaced meanwhile.
 //
 // async_ped_call() is the asynchronous operation sessions await: the PED's
 // answer (ped::parse_response form: status || payload) is delivered on the

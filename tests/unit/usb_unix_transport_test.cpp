@@ -12,10 +12,13 @@
 #include <condition_variable>
 #include <cstring>
 #include <filesystem>
+#include <map>
 #include <mutex>
 #include <optional>
 #include <random>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "rped/ped/device_protocol.h"
 #include "rped/pedsim/custodian_script.h"
@@ -330,6 +333,143 @@ TEST_F(UnixSocketTransportTest, AFrameSplitIntoSmallWritesIsReassembled) {
   EXPECT_EQ(must(transport->receive(5s)), frame);
   writer.join();
   ::close(fds[1]);
+}
+
+}  // namespace
+}  // namespace rped::usb
+
+
+namespace rped::usb {
+namespace {
+
+// The test plays the PED on the far end of a socketpair: it reads the command
+// frames and answers only the ones it chooses.
+class ScriptedPed final {
+ public:
+  explicit ScriptedPed(int fd) : fd_(fd) {}
+  ~ScriptedPed() { ::close(fd_); }
+  ScriptedPed(const ScriptedPed&) = delete;
+  ScriptedPed& operator=(const ScriptedPed&) = delete;
+
+  ped::DeviceFrame next_command() {
+    Bytes frame(4);
+    read_exact(frame.data(), 4);
+    const std::size_t size = must(ped::device_frame_size(frame));
+    frame.resize(size);
+    read_exact(frame.data() + 4, size - 4);
+    return must(ped::DeviceFrame::parse(frame));
+  }
+  void send(const ped::DeviceFrame& frame) {
+    const Bytes wire = frame.serialize();
+    ASSERT_EQ(::send(fd_, wire.data(), wire.size(), MSG_NOSIGNAL),
+              static_cast<ssize_t>(wire.size()));
+  }
+
+ private:
+  void read_exact(std::uint8_t* out, std::size_t n) {
+    while (n > 0) {
+      const ssize_t got = ::recv(fd_, out, n, 0);
+      ASSERT_GT(got, 0) << "the link closed the socket";
+      out += got;
+      n -= static_cast<std::size_t>(got);
+    }
+  }
+  const int fd_;
+};
+
+// What one async call or event callback saw, and on which thread.
+struct Seen {
+  std::mutex mutex;
+  std::condition_variable changed;
+  std::vector<std::string> order;
+  std::map<std::string, std::thread::id> thread;
+  std::map<std::string, Result<SecretBytes>> results;
+
+  PedLink::Completion completion(const std::string& name) {
+    return [this, name](Result<SecretBytes> body) {
+      const std::lock_guard lock(mutex);
+      order.push_back(name);
+      thread[name] = std::this_thread::get_id();
+      results.emplace(name, std::move(body));
+      changed.notify_all();
+    };
+  }
+  bool wait_for(const std::string& name, std::chrono::milliseconds limit) {
+    std::unique_lock lock(mutex);
+    return changed.wait_for(lock, limit, [&] { return thread.count(name) != 0; });
+  }
+};
+
+// deliver_on_reader (pedserver's mode): an answer and an event run on the
+// reader, in arrival order; deadlines still fire on the dispatcher -- also a
+// short one registered while the dispatcher sleeps until a long one.
+TEST(PedLinkDeliveryTest, DeliverOnReaderRunsAnswersInOrderAndStillEnforcesDeadlines) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  ScriptedPed device(fds[1]);
+  Seen seen;
+  PedLink::Handlers handlers;
+  handlers.on_event = [&seen](ped::Op, Bytes) {
+    const std::lock_guard lock(seen.mutex);
+    seen.order.push_back("event");
+    seen.thread["event"] = std::this_thread::get_id();
+    seen.changed.notify_all();
+  };
+  PedLinkOptions options;
+  options.deliver_on_reader = true;
+  auto link = must(PedLink::start(
+      must(UnixSocketTransport::adopt(fds[0], "scripted PED (socketpair)")), std::move(handlers),
+      options));
+
+  link->call_async(ped::Op::get_status, {}, 60s, seen.completion("long"));
+  EXPECT_EQ(device.next_command().op, ped::Op::get_status);
+  std::this_thread::sleep_for(50ms);  // the dispatcher now waits for the 60 s deadline
+  const auto started = Clock::now();
+  link->call_async(ped::Op::get_status, {}, 100ms, seen.completion("short"));
+  EXPECT_EQ(device.next_command().op, ped::Op::get_status);
+  ASSERT_TRUE(seen.wait_for("short", 10s)) << "a 100 ms deadline waited for the 60 s one";
+  EXPECT_LT(Clock::now() - started, 5s);
+  EXPECT_TRUE(fails_as(seen.results.at("short"), LinkFailure::timeout));
+
+  link->call_async(ped::Op::get_status, {}, 10s, seen.completion("answered"));
+  const ped::DeviceFrame asked = device.next_command();
+  device.send(ped::DeviceFrame{ped::FrameKind::event, ped::Op::display, 0, {}});
+  device.send(ped::DeviceFrame{ped::FrameKind::response, ped::Op::get_status, asked.request_id,
+                            Bytes{0x00, 0x2A}});
+  ASSERT_TRUE(seen.wait_for("answered", 10s));
+  const std::lock_guard lock(seen.mutex);
+  ASSERT_TRUE(seen.results.at("answered").ok());
+  const ByteView body = seen.results.at("answered")->reveal();
+  EXPECT_EQ(Bytes(body.begin(), body.end()), (Bytes{0x00, 0x2A}));
+  EXPECT_EQ(seen.order, (std::vector<std::string>{"short", "event", "answered"}));
+  // Both read by the reader and run there; the timeout ran on the dispatcher.
+  EXPECT_EQ(seen.thread.at("answered"), seen.thread.at("event"));
+  EXPECT_NE(seen.thread.at("answered"), seen.thread.at("short"));
+  EXPECT_FALSE(seen.results.count("long"));
+}
+
+// The default: every callback, answers included, runs on the dispatcher.
+TEST(PedLinkDeliveryTest, ByDefaultAnswersAndTimeoutsRunOnTheSameDispatcher) {
+  int fds[2];
+  ASSERT_EQ(::socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds), 0);
+  ScriptedPed device(fds[1]);
+  Seen seen;
+  auto link = must(PedLink::start(
+      must(UnixSocketTransport::adopt(fds[0], "scripted PED (socketpair)")), {}));
+  link->call_async(ped::Op::get_status, {}, 60s, seen.completion("long"));
+  EXPECT_EQ(device.next_command().op, ped::Op::get_status);
+  std::this_thread::sleep_for(50ms);
+  link->call_async(ped::Op::get_status, {}, 100ms, seen.completion("short"));
+  EXPECT_EQ(device.next_command().op, ped::Op::get_status);
+  ASSERT_TRUE(seen.wait_for("short", 10s)) << "a 100 ms deadline waited for the 60 s one";
+  link->call_async(ped::Op::get_status, {}, 10s, seen.completion("answered"));
+  const ped::DeviceFrame asked = device.next_command();
+  device.send(ped::DeviceFrame{ped::FrameKind::response, ped::Op::get_status, asked.request_id,
+                            Bytes{0x00}});
+  ASSERT_TRUE(seen.wait_for("answered", 10s));
+  const std::lock_guard lock(seen.mutex);
+  EXPECT_TRUE(seen.results.at("answered").ok());
+  EXPECT_EQ(seen.thread.at("answered"), seen.thread.at("short"));
 }
 
 }  // namespace

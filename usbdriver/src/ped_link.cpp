@@ -26,6 +26,7 @@ struct PendingCall final {
   Clock::time_point deadline;
   std::chrono::milliseconds timeout{0};
   PedLink::Completion completion;             // call_async(); empty for call()
+  bool wake_dispatcher = false;               // set at registration (wake_for)
   bool done = false;                          // call() only
   std::optional<Result<SecretBytes>> result;  // call() only
 };
@@ -64,6 +65,9 @@ struct PedLink::Impl final {
   std::string description;
 
   mutable std::mutex mutex;
+  // Held while a callback runs, on the dispatcher or (deliver_on_reader) the
+  // reader: callbacks never overlap. Never taken with `mutex` held.
+  std::mutex callback_mutex;
   std::condition_variable writer_wake;
   std::condition_variable dispatcher_wake;
   std::condition_variable call_done;
@@ -74,6 +78,9 @@ struct PedLink::Impl final {
   bool closed_by_user = false;
   bool stopping = false;
   std::uint32_t last_id = 0;
+  // When the dispatcher waits, the deadline it waits for (max: none); min while
+  // it is awake, and rescans every call before it waits again.
+  Clock::time_point dispatcher_sleeps_until = Clock::time_point::min();
 
   std::thread reader;
   std::thread writer;
@@ -89,9 +96,10 @@ struct PedLink::Impl final {
   }
 
   // Queues the frame and records the call; an error when the call cannot start.
+  // The caller runs wake_for() once it has released the lock.
   Result<std::shared_ptr<PendingCall>> register_call_locked(ped::Op op, ByteView body,
                                                             std::chrono::milliseconds timeout,
-                                                            Completion completion) {
+                                                            Completion&& completion) {
     if (!ped::is_command(op)) {
       return make_error(Errc::invalid_argument, "op " + op_hex(op) + " (" +
                                                     std::string(ped::op_name(op)) +
@@ -127,9 +135,22 @@ struct PedLink::Impl final {
     outgoing.push_back(OutgoingFrame{call->id, frame.serialize()});
     detail::wipe(frame.body);
     calls.emplace(call->id, call);
-    writer_wake.notify_all();
-    dispatcher_wake.notify_all();
+    // The dispatcher enforces the deadlines of async calls. It needs waking
+    // only when this deadline comes before the one it already waits for:
+    // otherwise it wakes up by then anyway and rescans every call (one wake-up
+    // per timeout period under back-to-back commands, not one per command).
+    call->wake_dispatcher = call->completion && call->deadline < dispatcher_sleeps_until;
     return call;
+  }
+
+  // After register_call_locked, with the lock released: a thread woken while
+  // the lock is still held would only block again on it (one more context
+  // switch per command).
+  void wake_for(const PendingCall& call) {
+    writer_wake.notify_one();
+    if (call.wake_dispatcher) {
+      dispatcher_wake.notify_one();
+    }
   }
 
   // ---- completion ---------------------------------------------------------
@@ -227,6 +248,13 @@ struct PedLink::Impl final {
           break;
         }
         case ped::FrameKind::event: {
+          if (options.deliver_on_reader) {
+            if (handlers.on_event) {
+              const std::lock_guard callback(callback_mutex);
+              handlers.on_event(frame.op, std::move(frame.body));
+            }
+            break;
+          }
           const std::lock_guard lock(mutex);
           Delivery d;
           d.kind = Delivery::Kind::event;
@@ -246,20 +274,34 @@ struct PedLink::Impl final {
   }
 
   void complete_response(std::uint32_t id, ped::Op op, SecretBytes body) {
-    const std::lock_guard lock(mutex);
-    const auto found = calls.find(id);
-    if (found == calls.end()) {
-      return;
+    Completion completion;
+    std::optional<Result<SecretBytes>> result;
+    {
+      const std::lock_guard lock(mutex);
+      const auto found = calls.find(id);
+      if (found == calls.end()) {
+        return;
+      }
+      const std::shared_ptr<PendingCall> call = found->second;
+      calls.erase(found);
+      if (call->op != op) {
+        result.emplace(link_error(LinkFailure::bad_frame, "the response to " +
+                                                              call_name(call->op, id) +
+                                                              " is for op " +
+                                                              std::string(ped::op_name(op))));
+      } else {
+        result.emplace(std::move(body));
+      }
+      if (!options.deliver_on_reader || !call->completion) {
+        finish_locked(call, std::move(*result));
+        return;
+      }
+      completion = std::move(call->completion);
     }
-    const std::shared_ptr<PendingCall> call = found->second;
-    calls.erase(found);
-    if (call->op != op) {
-      finish_locked(call, link_error(LinkFailure::bad_frame,
-                                     "the response to " + call_name(call->op, id) + " is for op " +
-                                         std::string(ped::op_name(op))));
-      return;
-    }
-    finish_locked(call, std::move(body));
+    // deliver_on_reader: run it here, outside the lock (it may call back into
+    // the link), instead of waking the dispatcher for it.
+    const std::lock_guard callback(callback_mutex);
+    completion(std::move(*result));
   }
 
   void run_writer() {
@@ -331,11 +373,13 @@ struct PedLink::Impl final {
           if (stopping) {
             return;
           }
+          dispatcher_sleeps_until = next_deadline;
           if (next_deadline == Clock::time_point::max()) {
             dispatcher_wake.wait(lock);
           } else {
             dispatcher_wake.wait_until(lock, next_deadline);
           }
+          dispatcher_sleeps_until = Clock::time_point::min();
         }
       }
       for (Delivery& d : batch) {
@@ -345,6 +389,7 @@ struct PedLink::Impl final {
   }
 
   void deliver(Delivery& d) {
+    const std::lock_guard callback(callback_mutex);
     switch (d.kind) {
       case Delivery::Kind::completion:
         if (d.completion && d.result) {
@@ -394,6 +439,7 @@ Result<std::unique_ptr<PedLink>> PedLink::start(std::unique_ptr<PedTransport> tr
 PedLink::~PedLink() {
   Impl& self = *impl_;
   assert(std::this_thread::get_id() != self.dispatcher.get_id() &&
+         std::this_thread::get_id() != self.reader.get_id() &&
          "a PedLink destroyed from its own callback");
   close();
   {
@@ -413,7 +459,10 @@ Result<SecretBytes> PedLink::call(ped::Op op, ByteView body, std::chrono::millis
   Impl& self = *impl_;
   std::unique_lock lock(self.mutex);
   RPED_TRY_ASSIGN(const std::shared_ptr<PendingCall> call,
-                  self.register_call_locked(op, body, timeout, {}));
+                  self.register_call_locked(op, body, timeout, Completion{}));
+  lock.unlock();
+  self.wake_for(*call);
+  lock.lock();
   self.call_done.wait_until(lock, call->deadline, [&] { return call->done; });
   if (!call->done) {
     self.calls.erase(call->id);
@@ -427,8 +476,9 @@ Result<SecretBytes> PedLink::call(ped::Op op, ByteView body, std::chrono::millis
 void PedLink::call_async(ped::Op op, ByteView body, std::chrono::milliseconds timeout,
                          Completion completion) {
   Impl& self = *impl_;
-  const std::lock_guard lock(self.mutex);
-  auto registered = self.register_call_locked(op, body, timeout, completion);
+  std::unique_lock lock(self.mutex);
+  // Moved from only when the call is registered.
+  auto registered = self.register_call_locked(op, body, timeout, std::move(completion));
   if (!registered.ok()) {
     // Refused: still completed on the dispatcher, never inline.
     Delivery d;
@@ -437,7 +487,10 @@ void PedLink::call_async(ped::Op op, ByteView body, std::chrono::milliseconds ti
     d.result.emplace(std::move(registered).error());
     self.deliveries.push_back(std::move(d));
     self.dispatcher_wake.notify_all();
+    return;
   }
+  lock.unlock();
+  self.wake_for(*registered.value());
 }
 
 void PedLink::close() {

@@ -14,7 +14,10 @@
 // a time, in the order the frames arrived, never on the caller's thread and
 // never while the link holds its lock. This is what lets pedserver call
 // call_async() from its Asio event loop and post the completion back into its
-// io_context.
+// io_context. With PedLinkOptions::deliver_on_reader the reader runs the
+// completions and events of the frames it reads itself (still one callback at a
+// time, in arrival order, never under the lock): one thread hand-off less per
+// command, for callbacks that only hand the result on (an Asio post).
 //
 // Failures: a call not answered by its deadline completes with
 // LinkFailure::timeout (the PED may still be running the flow; send Op::cancel
@@ -27,7 +30,7 @@
 //
 // Thread-safety: every member may be called from any thread, including from
 // inside a callback, except the destructor: never destroy a PedLink from its
-// own callbacks (it joins the dispatcher).
+// own callbacks (it joins the dispatcher and the reader).
 #pragma once
 
 #include <chrono>
@@ -51,6 +54,13 @@ struct PedLinkOptions final {
   std::chrono::milliseconds read_timeout{kDefaultReadTimeout};
   // Calls in flight at once; more fail with LinkFailure::busy (a bounded queue).
   std::size_t max_in_flight = 64;
+  // The reader thread runs the completion of each response and the event
+  // handler of each event it reads, instead of handing them to the dispatcher
+  // (which still runs timeouts, refusals and the disconnect callback). Callbacks
+  // stay serialized and in arrival order, but must return quickly and never
+  // block: the PED is not read while one runs. For callbacks that only post the
+  // result to an event loop (pedserver).
+  bool deliver_on_reader = false;
 };
 
 class PedLink final {
@@ -79,7 +89,8 @@ class PedLink final {
                                          std::chrono::milliseconds timeout);
 
   // As call(), but returns at once; completion runs exactly once on the
-  // dispatcher thread (also when the call is refused or the link is down).
+  // dispatcher thread (also when the call is refused or the link is down), or
+  // on the reader thread for a response with deliver_on_reader.
   void call_async(ped::Op op, ByteView body, std::chrono::milliseconds timeout,
                   Completion completion);
 
