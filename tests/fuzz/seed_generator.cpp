@@ -359,6 +359,14 @@ void write_device_protocol(CorpusWriter& w, const rped::fuzz::Fixture& f) {
                    "SO / HSM Admin", "PED Key (BLUE)", "", "Press ENTER"};
   w.write("fuzz_device_protocol", "display_event.bin",
           seed(DeviceParser::display_event, display.serialize()));
+  // The custodian's confirmation of the HSM (docs/attestation.md §6).
+  const ped::ConfirmIdentityRequest confirm{
+      true, {"HSM 1234567", "\"prod-ca\"", "verified:", "RPED Demo Root"}, 200'000};
+  w.write("fuzz_device_protocol", "confirm_identity_request.bin",
+          seed(DeviceParser::confirm_identity_request, confirm.serialize()));
+  w.write("fuzz_device_protocol", "confirm_identity_response.bin",
+          seed(DeviceParser::confirm_identity_response,
+               ped::ConfirmIdentityResponse{true}.serialize()));
 
   // The key requests of the real handshakes: the PED's (Full Unified, in its
   // derive_session_keys command) and the HSM's (one-time password).
