@@ -13,6 +13,7 @@
 #include <array>
 #include <string_view>
 
+#include "rped/config/daemon_options.h"
 #include "rped/config/option_table.h"
 
 namespace rped::config::pedclient {
@@ -22,7 +23,7 @@ inline constexpr std::string_view kDaemonName = "pedclient";
 namespace opt {
 inline constexpr std::string_view mode = "mode";
 inline constexpr std::string_view help = kHelpOption;
-inline constexpr std::string_view foreground = "foreground";
+inline constexpr std::string_view foreground = daemon_options::kForeground.name;
 inline constexpr std::string_view configfile = kConfigFileOption;
 inline constexpr std::string_view set = kSetOption;
 inline constexpr std::string_view show = kShowOption;
@@ -35,19 +36,19 @@ inline constexpr std::string_view id_ip = "id_ip";
 inline constexpr std::string_view id_port = "id_port";
 inline constexpr std::string_view id_serialnumber = "id_serialnumber";
 inline constexpr std::string_view idletimeout = "idletimeout";
-inline constexpr std::string_view socketreadtimeout = "socketreadtimeout";
-inline constexpr std::string_view socketwritetimeout = "socketwritetimeout";
+inline constexpr std::string_view socketreadtimeout = daemon_options::kSocketReadTimeout.name;
+inline constexpr std::string_view socketwritetimeout = daemon_options::kSocketWriteTimeout.name;
 inline constexpr std::string_view shutdowntimeout = "shutdowntimeout";
 inline constexpr std::string_view pstartuptimeout = "pstartuptimeout";
 inline constexpr std::string_view pshutdowntimeout = "pshutdowntimeout";
 inline constexpr std::string_view admin = "admin";
-inline constexpr std::string_view eadmin = "eadmin";
+inline constexpr std::string_view eadmin = daemon_options::kEadmin.name;
 inline constexpr std::string_view logfile = "logfile";
-inline constexpr std::string_view loginfo = "loginfo";
-inline constexpr std::string_view logwarning = "logwarning";
-inline constexpr std::string_view logerror = "logerror";
-inline constexpr std::string_view logtrace = "logtrace";
-inline constexpr std::string_view maxlogfilesize = "maxlogfilesize";
+inline constexpr std::string_view loginfo = daemon_options::kLogInfo.name;
+inline constexpr std::string_view logwarning = daemon_options::kLogWarning.name;
+inline constexpr std::string_view logerror = daemon_options::kLogError.name;
+inline constexpr std::string_view logtrace = daemon_options::kLogTrace.name;
+inline constexpr std::string_view maxlogfilesize = daemon_options::kMaxLogFileSize.name;
 inline constexpr std::string_view hsm = "hsm";
 inline constexpr std::string_view pedtimeout = "pedtimeout";
 inline constexpr std::string_view auditdir = "auditdir";
@@ -96,9 +97,9 @@ inline constexpr std::array<std::string_view, 3> kForceCommands{
     cmd::regen, cmd::register_pedserver, cmd::delete_pedserver};
 inline constexpr std::array<std::string_view, 2> kFormatWords{"text", "json"};
 inline constexpr std::array<std::string_view, 1> kModeAliases{"m"};
-inline constexpr std::array<std::string_view, 1> kLogfileAliases{"logfilename"};
-inline constexpr std::array<std::string_view, 1> kStartOnly{cmd::start};
-inline constexpr std::array<std::string_view, 1> kConfigOnly{cmd::config};
+using daemon_options::kConfigOnly;
+using daemon_options::kLogfileAliases;
+using daemon_options::kStartOnly;
 inline constexpr std::array<std::string_view, 1> kSetIdOnly{cmd::setid};
 inline constexpr std::array<std::string_view, 5> kIdCommands{
     cmd::setid, cmd::assignid, cmd::releaseid, cmd::deleteid, cmd::testid};
@@ -126,22 +127,10 @@ inline constexpr std::array kOptionSpecs{
     OptionSpec{.name = opt::help,
                .kind = OptionKind::flag,
                .help = "Print help (for the command, if one is given) and exit."},
-    OptionSpec{.name = opt::foreground,
-               .kind = OptionKind::flag,
-               .help = "Stay in the foreground instead of starting a background process (for "
-                       "systemd and containers).",
-               .commands = kStartOnly},
-    OptionSpec{.name = opt::configfile,
-               .kind = OptionKind::path,
-               .help = "Read the settings from this file instead of {config_file}."},
-    OptionSpec{.name = opt::set,
-               .kind = OptionKind::flag,
-               .help = "Store the settings given on this command line in the config file.",
-               .commands = kConfigOnly},
-    OptionSpec{.name = opt::show,
-               .kind = OptionKind::flag,
-               .help = "Print the effective settings as TOML, with where each value comes from.",
-               .commands = kConfigOnly},
+    daemon_options::kForeground,
+    daemon_options::kConfigFile,
+    daemon_options::kSet,
+    daemon_options::kShow,
     OptionSpec{.name = opt::format,
                .kind = OptionKind::enumeration,
                .allowed = kFormatWords,
@@ -291,22 +280,8 @@ inline constexpr std::array kOptionSpecs{
                .help = "Close the Remote PED connection after this long without a PED operation "
                        "(keep-alive pings do not count).",
                .storage = Storage::config_file},
-    OptionSpec{.name = opt::socketreadtimeout,
-               .kind = OptionKind::integer,
-               .min = 1,
-               .max = 3600,
-               .unit = "seconds",
-               .default_value = "10",
-               .help = "Fail a network read that makes no progress for this long.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::socketwritetimeout,
-               .kind = OptionKind::integer,
-               .min = 1,
-               .max = 3600,
-               .unit = "seconds",
-               .default_value = "10",
-               .help = "Fail a network write that makes no progress for this long.",
-               .storage = Storage::config_file},
+    daemon_options::kSocketReadTimeout,
+    daemon_options::kSocketWriteTimeout,
     OptionSpec{
         .name = opt::shutdowntimeout,
         .kind = OptionKind::integer,
@@ -340,46 +315,18 @@ inline constexpr std::array kOptionSpecs{
                        "id commands reach "
                        "the running client.",
                .storage = Storage::config_file},
-    OptionSpec{.name = opt::eadmin,
-               .kind = OptionKind::boolean,
-               .default_value = "0",
-               .help = "1: the administration port listens on external interfaces; 0: on the "
-                       "loopback interface only.",
-               .storage = Storage::config_file},
+    daemon_options::kEadmin,
     OptionSpec{.name = opt::logfile,
                .aliases = kLogfileAliases,
                .kind = OptionKind::path,
                .default_value = "{log_dir}/pedclient.log",
                .help = "Log file; its directory must be writable by the user running the client.",
                .storage = Storage::config_file},
-    OptionSpec{.name = opt::loginfo,
-               .kind = OptionKind::boolean,
-               .default_value = "1",
-               .help = "Log informational messages.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::logwarning,
-               .kind = OptionKind::boolean,
-               .default_value = "1",
-               .help = "Log warnings.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::logerror,
-               .kind = OptionKind::boolean,
-               .default_value = "1",
-               .help = "Log errors.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::logtrace,
-               .kind = OptionKind::boolean,
-               .default_value = "0",
-               .help = "Log trace messages (verbose; for troubleshooting).",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::maxlogfilesize,
-               .kind = OptionKind::integer,
-               .min = 16,
-               .max = 1048576,
-               .unit = "KB",
-               .default_value = "4096",
-               .help = "Rotate the log file when it reaches this size.",
-               .storage = Storage::config_file},
+    daemon_options::kLogInfo,
+    daemon_options::kLogWarning,
+    daemon_options::kLogError,
+    daemon_options::kLogTrace,
+    daemon_options::kMaxLogFileSize,
 };
 
 inline constexpr std::array kCommands{

@@ -18,6 +18,7 @@
 #include <array>
 #include <string_view>
 
+#include "rped/config/daemon_options.h"
 #include "rped/config/option_table.h"
 
 namespace rped::config::pedserver {
@@ -32,7 +33,7 @@ inline constexpr std::string_view regen = "regen";
 inline constexpr std::string_view selftest = "selftest";
 inline constexpr std::string_view help = kHelpOption;
 inline constexpr std::string_view force = "force";
-inline constexpr std::string_view foreground = "foreground";
+inline constexpr std::string_view foreground = daemon_options::kForeground.name;
 inline constexpr std::string_view configfile = kConfigFileOption;
 inline constexpr std::string_view set = kSetOption;
 inline constexpr std::string_view show = kShowOption;
@@ -44,19 +45,19 @@ inline constexpr std::string_view ip = "ip";
 inline constexpr std::string_view port = "port";
 inline constexpr std::string_view admin = "admin";
 inline constexpr std::string_view eserverport = "eserverport";
-inline constexpr std::string_view eadmin = "eadmin";
+inline constexpr std::string_view eadmin = daemon_options::kEadmin.name;
 inline constexpr std::string_view idletimeout = "idletimeout";
-inline constexpr std::string_view socketreadtimeout = "socketreadtimeout";
-inline constexpr std::string_view socketwritetimeout = "socketwritetimeout";
+inline constexpr std::string_view socketreadtimeout = daemon_options::kSocketReadTimeout.name;
+inline constexpr std::string_view socketwritetimeout = daemon_options::kSocketWriteTimeout.name;
 inline constexpr std::string_view internalshutdowntimeout = "internalshutdowntimeout";
 inline constexpr std::string_view bgprocessstartuptimeout = "bgprocessstartuptimeout";
 inline constexpr std::string_view bgprocessshutdowntimeout = "bgprocessshutdowntimeout";
 inline constexpr std::string_view logfile = "logfile";
-inline constexpr std::string_view loginfo = "loginfo";
-inline constexpr std::string_view logwarning = "logwarning";
-inline constexpr std::string_view logerror = "logerror";
-inline constexpr std::string_view logtrace = "logtrace";
-inline constexpr std::string_view maxlogfilesize = "maxlogfilesize";
+inline constexpr std::string_view loginfo = daemon_options::kLogInfo.name;
+inline constexpr std::string_view logwarning = daemon_options::kLogWarning.name;
+inline constexpr std::string_view logerror = daemon_options::kLogError.name;
+inline constexpr std::string_view logtrace = daemon_options::kLogTrace.name;
+inline constexpr std::string_view maxlogfilesize = daemon_options::kMaxLogFileSize.name;
 inline constexpr std::string_view pedwritedelay = "pedwritedelay";
 inline constexpr std::string_view pinginterval = "pinginterval";
 inline constexpr std::string_view pingtimeout = "pingtimeout";
@@ -86,9 +87,9 @@ inline constexpr std::array<std::string_view, 3> kApplianceWords{
     cmd::register_appliance, cmd::list_appliances, cmd::delete_appliance};
 inline constexpr std::array<std::string_view, 2> kFormatWords{"text", "json"};
 inline constexpr std::array<std::string_view, 1> kModeAliases{"m"};
-inline constexpr std::array<std::string_view, 1> kLogfileAliases{"logfilename"};
-inline constexpr std::array<std::string_view, 1> kStartOnly{cmd::start};
-inline constexpr std::array<std::string_view, 1> kConfigOnly{cmd::config};
+using daemon_options::kConfigOnly;
+using daemon_options::kLogfileAliases;
+using daemon_options::kStartOnly;
 inline constexpr std::array<std::string_view, 1> kRegisterOnly{cmd::register_appliance};
 inline constexpr std::array<std::string_view, 1> kRegenOnly{cmd::regen};
 inline constexpr std::array<std::string_view, 4> kNamedAppliance{
@@ -120,22 +121,10 @@ inline constexpr std::array kOptionSpecs{
                .help = "Print help (for the command, if one is given) and exit."},
     OptionSpec{
         .name = opt::force, .kind = OptionKind::flag, .help = "Do not ask for confirmation."},
-    OptionSpec{.name = opt::foreground,
-               .kind = OptionKind::flag,
-               .help = "Stay in the foreground instead of starting a background process (for "
-                       "systemd and containers).",
-               .commands = kStartOnly},
-    OptionSpec{.name = opt::configfile,
-               .kind = OptionKind::path,
-               .help = "Read the settings from this file instead of {config_file}."},
-    OptionSpec{.name = opt::set,
-               .kind = OptionKind::flag,
-               .help = "Store the settings given on this command line in the config file.",
-               .commands = kConfigOnly},
-    OptionSpec{.name = opt::show,
-               .kind = OptionKind::flag,
-               .help = "Print the effective settings as TOML, with where each value comes from.",
-               .commands = kConfigOnly},
+    daemon_options::kForeground,
+    daemon_options::kConfigFile,
+    daemon_options::kSet,
+    daemon_options::kShow,
     OptionSpec{.name = opt::name,
                .kind = OptionKind::string,
                .value_name = "appliance",
@@ -189,12 +178,7 @@ inline constexpr std::array kOptionSpecs{
                 "connect over the "
                 "network; 0: on the loopback interface only (connections through an SSH tunnel).",
         .storage = Storage::config_file},
-    OptionSpec{.name = opt::eadmin,
-               .kind = OptionKind::boolean,
-               .default_value = "0",
-               .help = "1: the administration port listens on external interfaces; 0: on the "
-                       "loopback interface only.",
-               .storage = Storage::config_file},
+    daemon_options::kEadmin,
     OptionSpec{.name = opt::idletimeout,
                .kind = OptionKind::integer,
                .min = 1,
@@ -208,22 +192,8 @@ inline constexpr std::array kOptionSpecs{
                        "The handshake has its own deadline: -socketreadtimeout per phase on an "
                        "inbound connection, this value in PED-initiated mode.",
                .storage = Storage::config_file},
-    OptionSpec{.name = opt::socketreadtimeout,
-               .kind = OptionKind::integer,
-               .min = 1,
-               .max = 3600,
-               .unit = "seconds",
-               .default_value = "10",
-               .help = "Fail a network read that makes no progress for this long.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::socketwritetimeout,
-               .kind = OptionKind::integer,
-               .min = 1,
-               .max = 3600,
-               .unit = "seconds",
-               .default_value = "10",
-               .help = "Fail a network write that makes no progress for this long.",
-               .storage = Storage::config_file},
+    daemon_options::kSocketReadTimeout,
+    daemon_options::kSocketWriteTimeout,
     OptionSpec{
         .name = opt::internalshutdowntimeout,
         .kind = OptionKind::integer,
@@ -257,34 +227,11 @@ inline constexpr std::array kOptionSpecs{
                .default_value = "{log_dir}/pedserver.log",
                .help = "Log file; its directory must be writable by the user running the server.",
                .storage = Storage::config_file},
-    OptionSpec{.name = opt::loginfo,
-               .kind = OptionKind::boolean,
-               .default_value = "1",
-               .help = "Log informational messages.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::logwarning,
-               .kind = OptionKind::boolean,
-               .default_value = "1",
-               .help = "Log warnings.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::logerror,
-               .kind = OptionKind::boolean,
-               .default_value = "1",
-               .help = "Log errors.",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::logtrace,
-               .kind = OptionKind::boolean,
-               .default_value = "0",
-               .help = "Log trace messages (verbose; for troubleshooting).",
-               .storage = Storage::config_file},
-    OptionSpec{.name = opt::maxlogfilesize,
-               .kind = OptionKind::integer,
-               .min = 16,
-               .max = 1048576,
-               .unit = "KB",
-               .default_value = "4096",
-               .help = "Rotate the log file when it reaches this size.",
-               .storage = Storage::config_file},
+    daemon_options::kLogInfo,
+    daemon_options::kLogWarning,
+    daemon_options::kLogError,
+    daemon_options::kLogTrace,
+    daemon_options::kMaxLogFileSize,
     OptionSpec{.name = opt::pedwritedelay,
                .kind = OptionKind::integer,
                .min = 0,
