@@ -207,4 +207,11 @@ Result<Invocation> prepare_invocation(const DaemonOptions& table,
   return invocation;
 }
 
+Result<Invocation> prepare_invocation(const DaemonOptions& table, int argc,
+                                      const char* const* argv) {
+  RPED_TRY_ASSIGN(const Environment environment, Environment::from_process());
+  const std::vector<std::string_view> arguments(argv + 1, argv + argc);
+  return prepare_invocation(table, arguments, environment);
+}
+
 }  // namespace rped::config

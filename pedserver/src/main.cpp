@@ -195,14 +195,8 @@ int selftest() {
 
 int main(int argc, char** argv) {
   std::signal(SIGPIPE, SIG_IGN);
-  std::vector<std::string> arguments(argv + 1, argv + argc);
-  const std::vector<std::string_view> views(arguments.begin(), arguments.end());
-  auto environment = config::Environment::from_process();
-  if (!environment.ok()) {
-    return fail(environment.error().message);
-  }
-  auto prepared =
-      config::prepare_invocation(config::pedserver::kOptions, views, environment.value());
+  const std::vector<std::string> arguments(argv + 1, argv + argc);  // relaunched by -mode start
+  auto prepared = config::prepare_invocation(config::pedserver::kOptions, argc, argv);
   if (!prepared.ok()) {
     return fail(prepared.error().message);
   }

@@ -91,4 +91,9 @@ Result<Invocation> prepare_invocation(const DaemonOptions& table,
                                       std::span<const std::string_view> arguments,
                                       const Environment& environment);
 
+// The opening of a daemon's main(): prepare_invocation() with the process's
+// own arguments (argv without the program name) and environment.
+Result<Invocation> prepare_invocation(const DaemonOptions& table, int argc,
+                                      const char* const* argv);
+
 }  // namespace rped::config
