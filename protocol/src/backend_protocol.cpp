@@ -120,29 +120,6 @@ std::string_view status_name(Status status) noexcept {
 
 namespace {
 
-Result<std::string> read_text(Reader& r, std::size_t min, std::size_t max, std::string_view field) {
-  RPED_TRY_ASSIGN(const ByteView b, r.vector16(min, max, field));
-  return std::string(b.begin(), b.end());
-}
-
-Result<std::string> read_text(Reader& r, std::string_view field) {
-  return read_text(r, 0, kMaxTextBytes, field);
-}
-
-// Texts are ours (labels, messages): clipped rather than refused when too long.
-void write_text(Writer& w, std::string_view text, std::size_t max = kMaxTextBytes) {
-  const std::string_view clipped = text.substr(0, max);
-  w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(clipped.data()), clipped.size()));
-}
-
-Result<bool> read_bool(Reader& r, std::string_view field) {
-  RPED_TRY_ASSIGN(const std::uint8_t v, r.u8(field));
-  if (v > 1) {
-    return make_error(Errc::invalid_encoding, std::string(field) + " must be 0 or 1");
-  }
-  return v == 1;
-}
-
 Result<channel::Scheme> read_scheme(Reader& r) {
   RPED_TRY_ASSIGN(const std::uint8_t v, r.u8("scheme"));
   if (v != static_cast<std::uint8_t>(channel::Scheme::one_pass_password) &&
@@ -340,7 +317,7 @@ Bytes error_response(const Failure& failure) {
   w.u16(
       static_cast<std::uint16_t>(failure.status == Status::ok ? Status::internal : failure.status));
   write_alert(w, failure.alert);
-  write_text(w, failure.message);
+  w.text16(failure.message, kMaxTextBytes);
   return w.take();
 }
 
@@ -357,7 +334,7 @@ Result<std::pair<std::optional<Failure>, ByteView>> parse_response(ByteView body
   Failure failure;
   failure.status = static_cast<Status>(status);
   RPED_TRY_ASSIGN(failure.alert, read_alert(r, "alert"));
-  RPED_TRY_ASSIGN(failure.message, read_text(r, "message"));
+  RPED_TRY_ASSIGN(failure.message, r.text16(0, kMaxTextBytes, "message"));
   RPED_TRY(r.expect_end("error response"));
   return std::pair{std::optional<Failure>{std::move(failure)}, ByteView{}};
 }
@@ -369,10 +346,10 @@ Result<IdentityResponse> IdentityResponse::parse(ByteView body) {
   Reader r(body);
   IdentityResponse m;
   RPED_TRY_ASSIGN(m.serial, r.u64("serial"));
-  RPED_TRY_ASSIGN(m.label, read_text(r, "label"));
-  RPED_TRY_ASSIGN(m.firmware_version, read_text(r, "firmware_version"));
-  RPED_TRY_ASSIGN(m.model, read_text(r, "model"));
-  RPED_TRY_ASSIGN(m.rpv_initialized, read_bool(r, "rpv_initialized"));
+  RPED_TRY_ASSIGN(m.label, r.text16(0, kMaxTextBytes, "label"));
+  RPED_TRY_ASSIGN(m.firmware_version, r.text16(0, kMaxTextBytes, "firmware_version"));
+  RPED_TRY_ASSIGN(m.model, r.text16(0, kMaxTextBytes, "model"));
+  RPED_TRY_ASSIGN(m.rpv_initialized, r.boolean("rpv_initialized"));
   RPED_TRY_ASSIGN(const std::uint8_t count, r.u8("cert_count"));
   // docs/protocol.md §3.1: the static-key certificate, the HOC, at most one more.
   if (count < 2 || count > channel::kMaxHsmChainCertificates) {
@@ -395,9 +372,9 @@ Result<IdentityResponse> IdentityResponse::parse(ByteView body) {
 Bytes IdentityResponse::serialize() const {
   Writer w;
   w.u64(serial);
-  write_text(w, label);
-  write_text(w, firmware_version);
-  write_text(w, model);
+  w.text16(label, kMaxTextBytes);
+  w.text16(firmware_version, kMaxTextBytes);
+  w.text16(model, kMaxTextBytes);
   w.u8(rpv_initialized ? 1 : 0);
   w.u8(static_cast<std::uint8_t>(certificate_chain.size()));
   for (const crypto::Certificate& certificate : certificate_chain) {
@@ -464,12 +441,12 @@ SecretBytes DeriveSessionKeysResponse::serialize() const {
 Result<PedConnectionState> PedConnectionState::parse(ByteView body) {
   Reader r(body);
   PedConnectionState m;
-  RPED_TRY_ASSIGN(m.connected, read_bool(r, "connected"));
+  RPED_TRY_ASSIGN(m.connected, r.boolean("connected"));
   RPED_TRY_ASSIGN(m.scheme, read_scheme(r));
-  RPED_TRY_ASSIGN(m.pedserver, read_text(r, "pedserver"));
+  RPED_TRY_ASSIGN(m.pedserver, r.text16(0, kMaxTextBytes, "pedserver"));
   RPED_TRY_ASSIGN(m.rpk_serial, r.u64("rpk_serial"));
   RPED_TRY_ASSIGN(m.reason, read_alert(r, "reason"));
-  RPED_TRY_ASSIGN(m.detail, read_text(r, "detail"));
+  RPED_TRY_ASSIGN(m.detail, r.text16(0, kMaxTextBytes, "detail"));
   RPED_TRY(r.expect_end("PedConnectionState"));
   if (m.connected && m.reason) {
     return make_error(Errc::invalid_encoding, "a connected link has no reason code");
@@ -481,17 +458,17 @@ Bytes PedConnectionState::serialize() const {
   Writer w;
   w.u8(connected ? 1 : 0);
   w.u8(static_cast<std::uint8_t>(scheme));
-  write_text(w, pedserver);
+  w.text16(pedserver, kMaxTextBytes);
   w.u64(rpk_serial);
   write_alert(w, connected ? std::nullopt : reason);
-  write_text(w, detail);
+  w.text16(detail, kMaxTextBytes);
   return w.take();
 }
 
 Result<ConnectPedRequest> ConnectPedRequest::parse(ByteView body) {
   Reader r(body);
   ConnectPedRequest m;
-  RPED_TRY_ASSIGN(m.host, read_text(r, 1, kMaxHostBytes, "host"));
+  RPED_TRY_ASSIGN(m.host, r.text16(1, kMaxHostBytes, "host"));
   RPED_TRY_ASSIGN(m.port, r.u16("port"));
   if (m.port == 0) {
     return make_error(Errc::invalid_encoding, "port 0 is not a TCP port");
@@ -504,7 +481,7 @@ Result<ConnectPedRequest> ConnectPedRequest::parse(ByteView body) {
 
 Bytes ConnectPedRequest::serialize() const {
   Writer w;
-  write_text(w, host, kMaxHostBytes);
+  w.text16(host, kMaxHostBytes);
   w.u16(port);
   w.u8(static_cast<std::uint8_t>(scheme));
   w.u32(timeout_ms);
@@ -515,8 +492,8 @@ Result<ConnectPedResponse> ConnectPedResponse::parse(ByteView body) {
   Reader r(body);
   ConnectPedResponse m;
   RPED_TRY_ASSIGN(m.rpk_serial, r.u64("rpk_serial"));
-  RPED_TRY_ASSIGN(m.pedserver, read_text(r, "pedserver"));
-  RPED_TRY_ASSIGN(m.peer_subject, read_text(r, "peer_subject"));
+  RPED_TRY_ASSIGN(m.pedserver, r.text16(0, kMaxTextBytes, "pedserver"));
+  RPED_TRY_ASSIGN(m.peer_subject, r.text16(0, kMaxTextBytes, "peer_subject"));
   RPED_TRY(r.expect_end("ConnectPedResponse"));
   return m;
 }
@@ -524,8 +501,8 @@ Result<ConnectPedResponse> ConnectPedResponse::parse(ByteView body) {
 Bytes ConnectPedResponse::serialize() const {
   Writer w;
   w.u64(rpk_serial);
-  write_text(w, pedserver);
-  write_text(w, peer_subject);
+  w.text16(pedserver, kMaxTextBytes);
+  w.text16(peer_subject, kMaxTextBytes);
   return w.take();
 }
 

@@ -99,13 +99,13 @@ Result<Bytes> checked_body(Writer& w, std::string_view message) {
 }
 
 Result<std::string> read_identity_text(Reader& r, std::string_view field) {
-  RPED_TRY_ASSIGN(const ByteView b, r.vector16(0, kMaxIdentityTextBytes, field));
-  for (const std::uint8_t c : b) {
+  RPED_TRY_ASSIGN(std::string text, r.text16(0, kMaxIdentityTextBytes, field));
+  for (const char c : text) {
     if (c < 0x20 || c > 0x7E) {
       return make_error(Errc::invalid_encoding, std::string(field) + " is not printable ASCII");
     }
   }
-  return std::string(b.begin(), b.end());
+  return text;
 }
 
 Result<void> write_identity_text(Writer& w, std::string_view text, std::string_view field) {

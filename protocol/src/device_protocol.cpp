@@ -119,34 +119,6 @@ std::string_view mode_name(Mode mode) noexcept {
 
 namespace {
 
-Result<std::string> read_text(Reader& r, std::string_view field) {
-  RPED_TRY_ASSIGN(const ByteView b, r.vector16(0, kMaxTextBytes, field));
-  return std::string(b.begin(), b.end());
-}
-
-void write_text(Writer& w, std::string_view text) {
-  const std::string_view clipped = text.substr(0, kMaxTextBytes);
-  w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(clipped.data()), clipped.size()));
-}
-
-Result<SecretBytes> read_secret(Reader& r, std::size_t min, std::size_t max, std::string_view field) {
-  RPED_TRY_ASSIGN(const ByteView b, r.vector16(min, max, field));
-  return SecretBytes::copy_of(b);
-}
-
-Result<Bytes> read_blob(Reader& r, std::size_t min, std::size_t max, std::string_view field) {
-  RPED_TRY_ASSIGN(const ByteView b, r.vector16(min, max, field));
-  return Bytes(b.begin(), b.end());
-}
-
-Result<bool> read_bool(Reader& r, std::string_view field) {
-  RPED_TRY_ASSIGN(const std::uint8_t v, r.u8(field));
-  if (v > 1) {
-    return make_error(Errc::invalid_encoding, std::string(field) + " must be 0 or 1");
-  }
-  return v == 1;
-}
-
 Result<KeyType> read_key_type(Reader& r, std::string_view field) {
   RPED_TRY_ASSIGN(const std::uint8_t v, r.u8(field));
   if (v > static_cast<std::uint8_t>(KeyType::black)) {
@@ -247,7 +219,7 @@ Result<std::pair<ResponseHeader, ByteView>> parse_response(ByteView body) {
   }
   ResponseHeader h{static_cast<Status>(status), {}};
   if (h.status != Status::ok) {
-    RPED_TRY_ASSIGN(h.message, read_text(r, "message"));
+    RPED_TRY_ASSIGN(h.message, r.text16(0, kMaxTextBytes, "message"));
     RPED_TRY(r.expect_end("error response"));
     return std::pair{h, ByteView{}};
   }
@@ -264,7 +236,7 @@ Bytes ok_response(ByteView payload) {
 Bytes error_response(Status status, std::string_view message) {
   Writer w;
   w.u16(static_cast<std::uint16_t>(status));
-  write_text(w, message);
+  w.text16(message, kMaxTextBytes);
   return w.take();
 }
 
@@ -275,9 +247,9 @@ Result<IdentifyResponse> IdentifyResponse::parse(ByteView body) {
   Reader r(body);
   IdentifyResponse m;
   RPED_TRY_ASSIGN(m.protocol_version, r.u16("protocol_version"));
-  RPED_TRY_ASSIGN(m.firmware_version, read_text(r, "firmware_version"));
-  RPED_TRY_ASSIGN(m.serial, read_text(r, "serial"));
-  RPED_TRY_ASSIGN(m.model, read_text(r, "model"));
+  RPED_TRY_ASSIGN(m.firmware_version, r.text16(0, kMaxTextBytes, "firmware_version"));
+  RPED_TRY_ASSIGN(m.serial, r.text16(0, kMaxTextBytes, "serial"));
+  RPED_TRY_ASSIGN(m.model, r.text16(0, kMaxTextBytes, "model"));
   RPED_TRY_ASSIGN(m.mode, read_mode(r, "mode"));
   RPED_TRY(r.expect_end("IdentifyResponse"));
   return m;
@@ -286,9 +258,9 @@ Result<IdentifyResponse> IdentifyResponse::parse(ByteView body) {
 Bytes IdentifyResponse::serialize() const {
   Writer w;
   w.u16(protocol_version);
-  write_text(w, firmware_version);
-  write_text(w, serial);
-  write_text(w, model);
+  w.text16(firmware_version, kMaxTextBytes);
+  w.text16(serial, kMaxTextBytes);
+  w.text16(model, kMaxTextBytes);
   w.u8(static_cast<std::uint8_t>(mode));
   return w.take();
 }
@@ -297,8 +269,8 @@ Result<StatusResponse> StatusResponse::parse(ByteView body) {
   Reader r(body);
   StatusResponse m;
   RPED_TRY_ASSIGN(m.mode, read_mode(r, "mode"));
-  RPED_TRY_ASSIGN(m.remote_session, read_bool(r, "remote_session"));
-  RPED_TRY_ASSIGN(m.key_inserted, read_bool(r, "key_inserted"));
+  RPED_TRY_ASSIGN(m.remote_session, r.boolean("remote_session"));
+  RPED_TRY_ASSIGN(m.key_inserted, r.boolean("key_inserted"));
   RPED_TRY_ASSIGN(m.inserted_key, read_key_type(r, "inserted_key"));
   RPED_TRY(r.expect_end("StatusResponse"));
   return m;
@@ -316,8 +288,8 @@ Bytes StatusResponse::serialize() const {
 Result<SetRemoteSessionRequest> SetRemoteSessionRequest::parse(ByteView body) {
   Reader r(body);
   SetRemoteSessionRequest m;
-  RPED_TRY_ASSIGN(m.active, read_bool(r, "active"));
-  RPED_TRY_ASSIGN(m.peer, read_text(r, "peer"));
+  RPED_TRY_ASSIGN(m.active, r.boolean("active"));
+  RPED_TRY_ASSIGN(m.peer, r.text16(0, kMaxTextBytes, "peer"));
   RPED_TRY(r.expect_end("SetRemoteSessionRequest"));
   return m;
 }
@@ -325,14 +297,14 @@ Result<SetRemoteSessionRequest> SetRemoteSessionRequest::parse(ByteView body) {
 Bytes SetRemoteSessionRequest::serialize() const {
   Writer w;
   w.u8(active ? 1 : 0);
-  write_text(w, peer);
+  w.text16(peer, kMaxTextBytes);
   return w.take();
 }
 
 Result<ConfirmIdentityRequest> ConfirmIdentityRequest::parse(ByteView body) {
   Reader r(body);
   ConfirmIdentityRequest m;
-  RPED_TRY_ASSIGN(m.ask, read_bool(r, "ask"));
+  RPED_TRY_ASSIGN(m.ask, r.boolean("ask"));
   RPED_TRY_ASSIGN(const std::uint8_t count, r.u8("line_count"));
   if (count < 1 || count > kMaxIdentityLines) {
     return make_error(Errc::invalid_encoding, "line_count " + std::to_string(count) + " is outside 1 to " +
@@ -375,7 +347,7 @@ Bytes ConfirmIdentityRequest::serialize() const {
 Result<ConfirmIdentityResponse> ConfirmIdentityResponse::parse(ByteView body) {
   Reader r(body);
   ConfirmIdentityResponse m;
-  RPED_TRY_ASSIGN(m.confirmed, read_bool(r, "confirmed"));
+  RPED_TRY_ASSIGN(m.confirmed, r.boolean("confirmed"));
   RPED_TRY(r.expect_end("ConfirmIdentityResponse"));
   return m;
 }
@@ -393,7 +365,7 @@ Result<ReadSecretRequest> ReadSecretRequest::parse(ByteView body) {
   if (m.key_type == KeyType::blank) {
     return make_error(Errc::invalid_encoding, "a blank key holds no secret to read");
   }
-  RPED_TRY_ASSIGN(m.context, read_text(r, "context"));
+  RPED_TRY_ASSIGN(m.context, r.text16(0, kMaxTextBytes, "context"));
   RPED_TRY_ASSIGN(m.timeout_ms, read_timeout(r));
   RPED_TRY(r.expect_end("ReadSecretRequest"));
   return m;
@@ -402,7 +374,7 @@ Result<ReadSecretRequest> ReadSecretRequest::parse(ByteView body) {
 Bytes ReadSecretRequest::serialize() const {
   Writer w;
   w.u8(static_cast<std::uint8_t>(key_type));
-  write_text(w, context);
+  w.text16(context, kMaxTextBytes);
   w.u32(timeout_ms);
   return w.take();
 }
@@ -415,7 +387,7 @@ Result<ReadSecretResponse> ReadSecretResponse::parse(ByteView body) {
   RPED_TRY(check_quorum(m.m, m.n));
   RPED_TRY_ASSIGN(const ByteView id, r.bytes(kKeysetIdBytes, "keyset_id"));
   m.keyset_id.assign(id.begin(), id.end());
-  RPED_TRY_ASSIGN(m.secret, read_secret(r, 1, kMaxSecretBytes, "secret"));
+  RPED_TRY_ASSIGN(m.secret, r.secret16(1, kMaxSecretBytes, "secret"));
   RPED_TRY(r.expect_end("ReadSecretResponse"));
   return m;
 }
@@ -437,9 +409,9 @@ Result<CreateKeysetRequest> CreateKeysetRequest::parse(ByteView body) {
     return make_error(Errc::invalid_encoding, "create_keyset makes blue, red, white or black keys; orange keys "
                                               "come from create_rpk_keyset");
   }
-  RPED_TRY_ASSIGN(m.context, read_text(r, "context"));
-  RPED_TRY_ASSIGN(m.allow_reuse, read_bool(r, "allow_reuse"));
-  RPED_TRY_ASSIGN(m.secret, read_secret(r, 1, kMaxSecretBytes, "secret"));
+  RPED_TRY_ASSIGN(m.context, r.text16(0, kMaxTextBytes, "context"));
+  RPED_TRY_ASSIGN(m.allow_reuse, r.boolean("allow_reuse"));
+  RPED_TRY_ASSIGN(m.secret, r.secret16(1, kMaxSecretBytes, "secret"));
   RPED_TRY_ASSIGN(m.timeout_ms, read_timeout(r));
   RPED_TRY(r.expect_end("CreateKeysetRequest"));
   return m;
@@ -448,7 +420,7 @@ Result<CreateKeysetRequest> CreateKeysetRequest::parse(ByteView body) {
 Bytes CreateKeysetRequest::serialize() const {
   Writer w;
   w.u8(static_cast<std::uint8_t>(key_type));
-  write_text(w, context);
+  w.text16(context, kMaxTextBytes);
   w.u8(allow_reuse ? 1 : 0);
   w.vector16(secret.reveal());
   w.u32(timeout_ms);
@@ -458,14 +430,14 @@ Bytes CreateKeysetRequest::serialize() const {
 Result<CreateKeysetResponse> CreateKeysetResponse::parse(ByteView body) {
   Reader r(body);
   CreateKeysetResponse m;
-  RPED_TRY_ASSIGN(m.reused, read_bool(r, "reused"));
+  RPED_TRY_ASSIGN(m.reused, r.boolean("reused"));
   RPED_TRY_ASSIGN(m.m, r.u8("m"));
   RPED_TRY_ASSIGN(m.n, r.u8("n"));
   RPED_TRY(check_quorum(m.m, m.n));
   RPED_TRY_ASSIGN(m.duplicate_sets, r.u8("duplicate_sets"));
   RPED_TRY_ASSIGN(const ByteView id, r.bytes(kKeysetIdBytes, "keyset_id"));
   m.keyset_id.assign(id.begin(), id.end());
-  RPED_TRY_ASSIGN(m.secret, read_secret(r, 1, kMaxSecretBytes, "secret"));
+  RPED_TRY_ASSIGN(m.secret, r.secret16(1, kMaxSecretBytes, "secret"));
   RPED_TRY(r.expect_end("CreateKeysetResponse"));
   return m;
 }
@@ -489,9 +461,9 @@ Result<CreateRpkKeysetRequest> CreateRpkKeysetRequest::parse(ByteView body) {
   if (m.rpk_serial == 0) {
     return make_error(Errc::invalid_encoding, "rpk_serial must not be 0");
   }
-  RPED_TRY_ASSIGN(m.rpv, read_secret(r, channel::kRpvBytes, channel::kRpvBytes, "rpv"));
-  RPED_TRY_ASSIGN(m.rpk_private, read_secret(r, crypto::kP521FieldBytes, crypto::kP521FieldBytes, "rpk_private"));
-  RPED_TRY_ASSIGN(m.rpk_certificate, read_blob(r, 1, kMaxCertificateBytes, "rpk_certificate"));
+  RPED_TRY_ASSIGN(m.rpv, r.secret16(channel::kRpvBytes, channel::kRpvBytes, "rpv"));
+  RPED_TRY_ASSIGN(m.rpk_private, r.secret16(crypto::kP521FieldBytes, crypto::kP521FieldBytes, "rpk_private"));
+  RPED_TRY_ASSIGN(m.rpk_certificate, r.blob16(1, kMaxCertificateBytes, "rpk_certificate"));
   RPED_TRY_ASSIGN(m.timeout_ms, read_timeout(r));
   RPED_TRY(r.expect_end("CreateRpkKeysetRequest"));
   return m;
@@ -544,7 +516,7 @@ Result<ReadRpkInfoResponse> ReadRpkInfoResponse::parse(ByteView body) {
   ReadRpkInfoResponse m;
   RPED_TRY_ASSIGN(m.hsm_serial, r.u64("hsm_serial"));
   RPED_TRY_ASSIGN(m.rpk_serial, r.u64("rpk_serial"));
-  RPED_TRY_ASSIGN(m.rpk_certificate, read_blob(r, 1, kMaxCertificateBytes, "rpk_certificate"));
+  RPED_TRY_ASSIGN(m.rpk_certificate, r.blob16(1, kMaxCertificateBytes, "rpk_certificate"));
   RPED_TRY(r.expect_end("ReadRpkInfoResponse"));
   return m;
 }
@@ -579,7 +551,7 @@ Bytes DeriveSessionKeysRequest::serialize() const {
 Result<DeriveSessionKeysResponse> DeriveSessionKeysResponse::parse(ByteView body) {
   Reader r(body);
   DeriveSessionKeysResponse m;
-  RPED_TRY_ASSIGN(m.dkm, read_secret(r, channel::kDkmBytes, channel::kDkmBytes, "dkm"));
+  RPED_TRY_ASSIGN(m.dkm, r.secret16(channel::kDkmBytes, channel::kDkmBytes, "dkm"));
   RPED_TRY(r.expect_end("DeriveSessionKeysResponse"));
   return m;
 }
@@ -593,8 +565,8 @@ Bytes DeriveSessionKeysResponse::serialize() const {
 Result<SelfTestResponse> SelfTestResponse::parse(ByteView body) {
   Reader r(body);
   SelfTestResponse m;
-  RPED_TRY_ASSIGN(m.passed, read_bool(r, "passed"));
-  RPED_TRY_ASSIGN(m.report, read_text(r, "report"));
+  RPED_TRY_ASSIGN(m.passed, r.boolean("passed"));
+  RPED_TRY_ASSIGN(m.report, r.text16(0, kMaxTextBytes, "report"));
   RPED_TRY(r.expect_end("SelfTestResponse"));
   return m;
 }
@@ -602,7 +574,7 @@ Result<SelfTestResponse> SelfTestResponse::parse(ByteView body) {
 Bytes SelfTestResponse::serialize() const {
   Writer w;
   w.u8(passed ? 1 : 0);
-  write_text(w, report);
+  w.text16(report, kMaxTextBytes);
   return w.take();
 }
 
@@ -677,17 +649,17 @@ Result<channel::KeyDerivationRequest> parse_key_request(ByteView bytes) {
   t.scheme = static_cast<channel::Scheme>(scheme);
   RPED_TRY_ASSIGN(t.hsm_serial, r.u64("hsm_serial"));
   RPED_TRY_ASSIGN(t.rpk_serial, r.u64("rpk_serial"));
-  RPED_TRY_ASSIGN(t.ped_ephemeral_xy, read_blob(r, crypto::kP521XYBytes, crypto::kP521XYBytes, "ped_ephemeral"));
-  RPED_TRY_ASSIGN(t.hsm_ephemeral_data, read_blob(r, 1, crypto::kP521XYBytes, "hsm_ephemeral_data"));
+  RPED_TRY_ASSIGN(t.ped_ephemeral_xy, r.blob16(crypto::kP521XYBytes, crypto::kP521XYBytes, "ped_ephemeral"));
+  RPED_TRY_ASSIGN(t.hsm_ephemeral_data, r.blob16(1, crypto::kP521XYBytes, "hsm_ephemeral_data"));
   RPED_TRY_ASSIGN(t.hello_digest,
-                  read_blob(r, channel::kHelloDigestBytes, channel::kHelloDigestBytes, "hello_digest"));
-  RPED_TRY_ASSIGN(m.z_part, read_secret(r, 0, crypto::kP521FieldBytes, "z_part"));
-  RPED_TRY_ASSIGN(const Bytes peer, read_blob(r, 0, crypto::kP521UncompressedBytes, "device_peer_key"));
+                  r.blob16(channel::kHelloDigestBytes, channel::kHelloDigestBytes, "hello_digest"));
+  RPED_TRY_ASSIGN(m.z_part, r.secret16(0, crypto::kP521FieldBytes, "z_part"));
+  RPED_TRY_ASSIGN(const Bytes peer, r.blob16(0, crypto::kP521UncompressedBytes, "device_peer_key"));
   if (!peer.empty()) {
     RPED_TRY_ASSIGN(crypto::EcPublicKey key, crypto::EcPublicKey::from_uncompressed(crypto::Curve::p521, peer));
     m.device_peer_key = std::move(key);
   }
-  RPED_TRY_ASSIGN(m.peer_tag, read_blob(r, 0, channel::kKcTagBytes, "peer_tag"));
+  RPED_TRY_ASSIGN(m.peer_tag, r.blob16(0, channel::kKcTagBytes, "peer_tag"));
   RPED_TRY(r.expect_end("KeyDerivationRequest"));
   // The shape rules of the scheme and side (sizes, which parts are present).
   if (auto shape = m.check(); !shape.ok()) {

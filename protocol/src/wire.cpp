@@ -59,6 +59,29 @@ Result<ByteView> Reader::vector16(std::size_t min, std::size_t max, std::string_
   return bytes(len, field);
 }
 
+Result<std::string> Reader::text16(std::size_t min, std::size_t max, std::string_view field) {
+  RPED_TRY_ASSIGN(const ByteView b, vector16(min, max, field));
+  return std::string(b.begin(), b.end());
+}
+
+Result<Bytes> Reader::blob16(std::size_t min, std::size_t max, std::string_view field) {
+  RPED_TRY_ASSIGN(const ByteView b, vector16(min, max, field));
+  return Bytes(b.begin(), b.end());
+}
+
+Result<SecretBytes> Reader::secret16(std::size_t min, std::size_t max, std::string_view field) {
+  RPED_TRY_ASSIGN(const ByteView b, vector16(min, max, field));
+  return SecretBytes::copy_of(b);
+}
+
+Result<bool> Reader::boolean(std::string_view field) {
+  RPED_TRY_ASSIGN(const std::uint8_t v, u8(field));
+  if (v > 1) {
+    return make_error(Errc::invalid_encoding, std::string(field) + " must be 0 or 1");
+  }
+  return v == 1;
+}
+
 ByteView Reader::rest() noexcept {
   const ByteView out = input_.subspan(offset_);
   offset_ = input_.size();
@@ -96,6 +119,11 @@ void Writer::u64(std::uint64_t v) {
 void Writer::vector16(ByteView v) {
   u16(static_cast<std::uint16_t>(v.size()));
   bytes(v);
+}
+
+void Writer::text16(std::string_view text, std::size_t max) {
+  const std::string_view clipped = text.substr(0, max);
+  vector16(ByteView(reinterpret_cast<const std::uint8_t*>(clipped.data()), clipped.size()));
 }
 
 }  // namespace rped

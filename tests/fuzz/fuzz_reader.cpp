@@ -8,12 +8,14 @@
 //
 // Op byte: kind = op % 8, and `arg` = op / 8 (0..31); kinds 4 and 5 take the
 // next script byte `p` as a parameter.
-//   0 u8   1 u16   2 u32   3 u64
+//   0 u8 (odd arg: boolean)   1 u16   2 u32   3 u64
 //   4 bytes(arg * 256 + p)
-//   5 vector16(min = p, max = p + arg * 160)
+//   5 vector16(min = p, max = p + arg * 160); p % 4 picks the form: the view,
+//     text16, blob16 or secret16 (copies with the same bytes)
 //   6 rest()       7 expect_end()
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 
 #include "fuzz/fixture.h"
 #include "rped/wire.h"
@@ -84,6 +86,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* raw, std::size_t size)
     const std::size_t left = data.size() - offset;
     switch (op % 8) {
       case 0:
+        if (arg % 2 == 1) {
+          const std::size_t before = reader.remaining();
+          const auto r = reader.boolean("f");
+          require(r.ok() == (left >= 1 && data[offset] <= 1),
+                  "boolean succeeds exactly on a present 0 or 1");
+          if (!r.ok()) {
+            check_failure(r, reader, before);
+            offset = data.size() - reader.remaining();
+            break;
+          }
+          require(r.value() == (data[offset] == 1), "boolean reads the byte");
+          offset += 1;
+          require(reader.remaining() == data.size() - offset, "boolean moves by one byte");
+          break;
+        }
         integer_op(reader, data, offset, 1, [&] { return reader.u8("f"); });
         break;
       case 1:
@@ -113,9 +130,48 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* raw, std::size_t size)
         const std::size_t min = pc + 1 < script.size() ? script[++pc] : 0;
         const std::size_t max = min + arg * 160;
         const std::size_t before = reader.remaining();
-        const auto r = reader.vector16(min, max, "f");
         const std::size_t len = left >= 2 ? big_endian(data.subspan(offset, 2)) : 0;
         const bool fits = left >= 2 && len >= min && len <= max && left - 2 >= len;
+        if (min % 4 != 0) {
+          // The copying forms: the same bytes, owned.
+          std::optional<rped::Bytes> copy;
+          bool ok = false;
+          if (min % 4 == 1) {
+            const auto r = reader.text16(min, max, "f");
+            ok = r.ok();
+            if (ok)
+              copy.emplace(r.value().begin(), r.value().end());
+            else
+              check_failure(r, reader, before);
+          } else if (min % 4 == 2) {
+            const auto r = reader.blob16(min, max, "f");
+            ok = r.ok();
+            if (ok)
+              copy.emplace(r.value());
+            else
+              check_failure(r, reader, before);
+          } else {
+            const auto r = reader.secret16(min, max, "f");
+            ok = r.ok();
+            if (ok)
+              copy.emplace(r.value().reveal().begin(), r.value().reveal().end());
+            else
+              check_failure(r, reader, before);
+          }
+          require(ok == fits, "a vector16 copy succeeds exactly when vector16 would");
+          if (!ok) {
+            offset = data.size() - reader.remaining();
+            break;
+          }
+          const ByteView expected = data.subspan(offset + 2, len);
+          require(*copy == rped::Bytes(expected.begin(), expected.end()),
+                  "a vector16 copy holds the field's bytes");
+          offset += 2 + len;
+          require(reader.remaining() == data.size() - offset,
+                  "a vector16 copy moves past the field");
+          break;
+        }
+        const auto r = reader.vector16(min, max, "f");
         require(r.ok() == fits, "vector16 succeeds exactly when its length is allowed and present");
         if (!r.ok()) {
           check_failure(r, reader, before);

@@ -1,10 +1,12 @@
-// Hex coding and big-endian integer encoding.
+// Hex coding, big-endian integer encoding, and the Reader/Writer field forms
+// both device and backend protocols use.
 #include "rped/bytes.h"
 
 #include <gtest/gtest.h>
 
 #include <string_view>
 
+#include "rped/wire.h"
 #include "support/result_assertions.h"
 
 namespace rped {
@@ -64,6 +66,40 @@ TEST(BigEndian, AppendsFixedWidthIntegers) {
   Bytes zero;
   append_u32_be(zero, 0);
   EXPECT_EQ(zero, (Bytes{0, 0, 0, 0}));
+}
+
+// text16 / blob16 / secret16 copy what vector16 would return, with its bounds.
+TEST(ReaderWriter, TheCopyingVector16FormsHoldTheFieldBytes) {
+  Writer w;
+  w.text16("prod-ca", 64);
+  w.text16("a longer label than allowed", 8);  // ours: clipped, not refused
+  w.vector16(Bytes{0x01, 0x02, 0x03});
+  w.vector16(Bytes{0xAA, 0xBB});
+  w.u8(1);
+  w.u8(0);
+  Reader r(w.data());
+  EXPECT_EQ(r.text16(0, 64, "label").value(), "prod-ca");
+  EXPECT_EQ(r.text16(0, 64, "clipped").value(), "a longer");
+  EXPECT_EQ(r.blob16(3, 3, "blob").value(), (Bytes{0x01, 0x02, 0x03}));
+  const SecretBytes secret = r.secret16(1, 2, "secret").value();
+  EXPECT_EQ(Bytes(secret.reveal().begin(), secret.reveal().end()), (Bytes{0xAA, 0xBB}));
+  EXPECT_TRUE(r.boolean("yes").value());
+  EXPECT_FALSE(r.boolean("no").value());
+  EXPECT_TRUE(is_ok(r.expect_end("message")));
+}
+
+TEST(ReaderWriter, TheCopyingFormsRefuseWhatVector16Refuses) {
+  Writer w;
+  w.vector16(Bytes(5, 0x41));
+  EXPECT_TRUE(fails_with(Reader(w.data()).text16(0, 4, "label"), Errc::invalid_encoding));
+  EXPECT_TRUE(fails_with(Reader(w.data()).blob16(6, 9, "blob"), Errc::invalid_encoding));
+  EXPECT_TRUE(fails_with(Reader(ByteView(w.data()).first(4)).secret16(0, 9, "secret"),
+                         Errc::invalid_encoding));
+  const Bytes two{2};
+  const auto not_a_bool = Reader(two).boolean("flag");
+  ASSERT_TRUE(fails_with(not_a_bool, Errc::invalid_encoding));
+  EXPECT_NE(not_a_bool.error().message.find("flag must be 0 or 1"), std::string::npos);
+  EXPECT_TRUE(fails_with(Reader(Bytes{}).boolean("flag"), Errc::invalid_encoding));
 }
 
 }  // namespace

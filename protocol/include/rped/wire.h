@@ -11,6 +11,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 #include <string_view>
 
 #include "rped/bytes.h"
@@ -33,6 +34,13 @@ class Reader final {
   Result<ByteView> bytes(std::size_t n, std::string_view field);
   // A u16 length prefix, then that many bytes, which must be in [min, max].
   Result<ByteView> vector16(std::size_t min, std::size_t max, std::string_view field);
+  // vector16, copied: as text (the bytes as they are; a caller that shows them
+  // checks the character set), as an owned buffer, or into a wiping container.
+  Result<std::string> text16(std::size_t min, std::size_t max, std::string_view field);
+  Result<Bytes> blob16(std::size_t min, std::size_t max, std::string_view field);
+  Result<SecretBytes> secret16(std::size_t min, std::size_t max, std::string_view field);
+  // One byte that must be 0 or 1.
+  Result<bool> boolean(std::string_view field);
   // Everything left.
   ByteView rest() noexcept;
   // The message must be fully consumed: trailing bytes are a decode error.
@@ -52,6 +60,9 @@ class Writer final {
   void bytes(ByteView v);
   // u16 length prefix; the caller has checked the length against its limit.
   void vector16(ByteView v);
+  // vector16 of at most `max` bytes of `text`: longer text is clipped (for our
+  // own labels and messages, never for data that must arrive whole).
+  void text16(std::string_view text, std::size_t max);
 
   ByteView data() const noexcept { return out_; }
   // The bytes, as a plain vector the caller owns (and wipes, if it carries a secret).
