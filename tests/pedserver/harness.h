@@ -47,6 +47,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "support/free_port.h"
 #include "rped/channel/endpoint.h"
 #include "rped/crypto/symmetric.h"
 #include "rped/ped/device_protocol.h"
@@ -126,20 +127,7 @@ class TempDir final {
 };
 
 // A TCP port nothing listens on right now (IPv6 any, which covers IPv4 too).
-inline std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-  sockaddr_in6 address{};
-  address.sin6_family = AF_INET6;
-  address.sin6_addr = in6addr_any;
-  socklen_t length = sizeof address;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    throw std::runtime_error("no free port");
-  }
-  const std::uint16_t port = ntohs(address.sin6_port);
-  ::close(fd);
-  return port;
-}
+using rped::test::free_port;  // support/free_port.h
 
 struct SpawnOptions {
   std::map<std::string, std::string> env;  // added or replaced

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "support/free_port.h"
 #include "usb_test_support.h"
 
 extern char** environ;
@@ -42,18 +43,7 @@ std::string slurp(const std::filesystem::path& file) {
   return text.str();
 }
 
-std::uint16_t free_port() {
-  const int fd = ::socket(AF_INET6, SOCK_STREAM, 0);
-  sockaddr_in6 address{};
-  address.sin6_family = AF_INET6;
-  socklen_t length = sizeof address;
-  if (fd < 0 || ::bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof address) != 0 ||
-      ::getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) != 0) {
-    return 0;
-  }
-  ::close(fd);
-  return ntohs(address.sin6_port);
-}
+using rped::test::free_port;  // support/free_port.h
 
 class UsbPedServerTest : public UsbFixture {
  protected:
