@@ -112,12 +112,8 @@ Result<channel::Endpoint> RemotePed::hsm_endpoint(HsmIdentity& identity) {
   config.scheme = target_.scheme;
   config.hsm_serial = identity.serial;
   // docs/attestation.md §6: sent in HsmHello, for the custodian's PED, before any key is read.
-  const auto printable = [](std::string text) {
-    text.resize(std::min(text.size(), channel::kMaxIdentityTextBytes));
-    for (char& c : text) {
-      c = (c < 0x20 || c > 0x7E) ? '?' : c;
-    }
-    return text;
+  const auto printable = [](const std::string& text) {
+    return to_printable_ascii(text.substr(0, channel::kMaxIdentityTextBytes));
   };
   config.identity = channel::HsmIdentity{printable(identity.label), printable(identity.model),
                                          printable(identity.firmware_version), {}};

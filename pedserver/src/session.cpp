@@ -191,15 +191,13 @@ class Session final : public SessionHandle,
                       const channel::EstablishedEvent& event) override {
     hsm_serial_ = event.hsm_serial;
     scheme_ = std::string(channel::scheme_name(event.scheme));
-    verified_by_ = event.verified_by;
-    hsm_certificate_ = event.hsm_certificate;
     log_->info("session {} {}: channel established with HSM {} ({}{}); {}", identity_.id,
                identity_.peer, event.hsm_serial, scheme_,
                event.scheme == channel::Scheme::full_unified
                    ? ", RPK " + std::to_string(event.rpk_serial)
                    : "",
                event.peer_certificate_subject);
-    spawn(announce_remote_session(event.hsm_serial));
+    // The PED already names this HSM: confirm_hsm() announced it before the YES.
   }
   void on_closing(service::ChannelConnection& connection, const service::ChannelEnd& end) override {
     // docs/attestation.md §6: an HSM whose chain fails is refused in the

@@ -56,10 +56,6 @@ void encode_hex(ByteView bytes, char* out) {
   }
 }
 
-bool printable(char c) {
-  return c >= 0x20 && c <= 0x7E;
-}
-
 }  // namespace
 
 std::string_view category_name(Category category) noexcept {
@@ -290,7 +286,7 @@ Result<AuditRecord> AuditRecord::parse(std::string_view line) {
   }
   RPED_TRY_ASSIGN(rec.unix_time, parse_timestamp(line.substr(kTimestampOffset, kTimestampChars)));
   const std::string_view text = line.substr(kTextOffset, kTextChars);
-  if (!std::all_of(text.begin(), text.end(), printable)) {
+  if (!is_printable_ascii(text)) {
     return make_error(Errc::invalid_encoding, "message text must be printable ASCII");
   }
   const std::size_t end = text.find_last_not_of(' ');
@@ -319,7 +315,7 @@ RecordLine AuditRecord::format() const {
   line[kTextOffset - 1] = ',';
   const std::size_t n = std::min(text.size(), kTextChars);
   for (std::size_t i = 0; i < n; ++i) {
-    line[kTextOffset + i] = printable(text[i]) ? text[i] : '?';
+    line[kTextOffset + i] = is_printable_ascii(text[i]) ? text[i] : '?';
   }
   line[kPrevHmacOffset - 1] = ',';
   encode_hex(prev_hmac, line.data() + kPrevHmacOffset);

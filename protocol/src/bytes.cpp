@@ -57,4 +57,22 @@ void append_u64_be(Bytes& out, std::uint64_t v) {
   }
 }
 
+bool is_printable_ascii(std::string_view text) noexcept {
+  for (const char c : text) {
+    if (!is_printable_ascii(c)) {
+      return false;
+    }
+  }
+  return true;
+}
+
+std::string to_printable_ascii(std::string text) {
+  for (char& c : text) {
+    if (!is_printable_ascii(c)) {
+      c = '?';
+    }
+  }
+  return text;
+}
+
 }  // namespace rped

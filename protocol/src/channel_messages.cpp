@@ -100,10 +100,8 @@ Result<Bytes> checked_body(Writer& w, std::string_view message) {
 
 Result<std::string> read_identity_text(Reader& r, std::string_view field) {
   RPED_TRY_ASSIGN(std::string text, r.text16(0, kMaxIdentityTextBytes, field));
-  for (const char c : text) {
-    if (c < 0x20 || c > 0x7E) {
-      return make_error(Errc::invalid_encoding, std::string(field) + " is not printable ASCII");
-    }
+  if (!is_printable_ascii(text)) {
+    return make_error(Errc::invalid_encoding, std::string(field) + " is not printable ASCII");
   }
   return text;
 }
@@ -113,12 +111,10 @@ Result<void> write_identity_text(Writer& w, std::string_view text, std::string_v
     return make_error(Errc::invalid_argument, std::string(field) + " is longer than " +
                                                   std::to_string(kMaxIdentityTextBytes) + " bytes");
   }
-  for (const char c : text) {
-    if (c < 0x20 || c > 0x7E) {
-      return make_error(Errc::invalid_argument, std::string(field) + " is not printable ASCII");
-    }
+  if (!is_printable_ascii(text)) {
+    return make_error(Errc::invalid_argument, std::string(field) + " is not printable ASCII");
   }
-  w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(text.data()), text.size()));
+  w.text16(text, kMaxIdentityTextBytes);
   return {};
 }
 

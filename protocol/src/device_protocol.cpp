@@ -311,13 +311,11 @@ Result<ConfirmIdentityRequest> ConfirmIdentityRequest::parse(ByteView body) {
                                                   std::to_string(kMaxIdentityLines));
   }
   for (std::uint8_t i = 0; i < count; ++i) {
-    RPED_TRY_ASSIGN(const ByteView b, r.vector16(0, kLcdColumns, "line"));
-    for (const std::uint8_t c : b) {
-      if (c < 0x20 || c > 0x7E) {
-        return make_error(Errc::invalid_encoding, "an identity line is not printable ASCII");
-      }
+    RPED_TRY_ASSIGN(std::string line, r.text16(0, kLcdColumns, "line"));
+    if (!is_printable_ascii(line)) {
+      return make_error(Errc::invalid_encoding, "an identity line is not printable ASCII");
     }
-    m.lines.emplace_back(b.begin(), b.end());
+    m.lines.push_back(std::move(line));
   }
   RPED_TRY_ASSIGN(m.timeout_ms, read_timeout(r));
   RPED_TRY(r.expect_end("ConfirmIdentityRequest"));
@@ -332,13 +330,7 @@ Bytes ConfirmIdentityRequest::serialize() const {
   const std::size_t count = std::min(std::max<std::size_t>(lines.size(), 1), kMaxIdentityLines);
   w.u8(static_cast<std::uint8_t>(count));
   for (std::size_t i = 0; i < count; ++i) {
-    std::string line = i < lines.size() ? lines[i].substr(0, kLcdColumns) : std::string();
-    for (char& c : line) {
-      if (c < 0x20 || c > 0x7E) {
-        c = '?';
-      }
-    }
-    w.vector16(ByteView(reinterpret_cast<const std::uint8_t*>(line.data()), line.size()));
+    w.text16(to_printable_ascii(i < lines.size() ? lines[i] : std::string()), kLcdColumns);
   }
   w.u32(timeout_ms);
   return w.take();

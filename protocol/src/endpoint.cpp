@@ -424,8 +424,10 @@ struct Endpoint::Impl {
     // docs/attestation.md §6: nothing is asked of the PED's keys (orange key,
     // password) until the custodian has confirmed this HSM.
     state = State::ped_await_identity;
+    // The identity is not needed again here: the event takes it.
     out.events.emplace_back(IdentityEvent{hello_received->scheme, hello_received->hsm_serial,
-                                          hello_received->identity, verified_by, hoc_sha256, hsm_certificate});
+                                          std::move(hello_received->identity), verified_by, hoc_sha256,
+                                          hsm_certificate});
     return std::nullopt;
   }
 

@@ -299,17 +299,20 @@ class E2eTest : public ::testing::Test {
                                   server_log_.string()};
     args.insert(args.end(), extra.begin(), extra.end());
     pedserver_.emplace(kPedserver, args, dir_.path(), server_env());
-    ASSERT_TRUE(wait_until([&] {
-      const Ran shown = run(
-          kPedserver, {"-mode", "show", "-format", "json", "-admin", std::to_string(server_admin_)},
-          dir_.path(), server_env());
-      // Ready for HSMs once the PED is attached (the admin port answers earlier).
-      if (shown.exit_code != 0) {
-        return false;
-      }
-      const auto status = nlohmann::json::parse(shown.out, nullptr, false);
-      return status.is_object() && status["ped"]["connected"] == true;
-    })) << pedserver_->err();
+    // Ready for HSMs once the PED is attached (the admin port answers earlier).
+    ASSERT_TRUE(wait_until([&] { return ped_attached(true); })) << pedserver_->err();
+  }
+
+  // pedserver's `-mode show` says the PED is (or is not) attached.
+  bool ped_attached(bool want) {
+    const Ran shown = run(
+        kPedserver, {"-mode", "show", "-format", "json", "-admin", std::to_string(server_admin_)},
+        dir_.path(), server_env());
+    if (shown.exit_code != 0) {
+      return false;
+    }
+    const auto status = nlohmann::json::parse(shown.out, nullptr, false);
+    return status.is_object() && status["ped"]["connected"] == want;
   }
 
   SpawnOptions server_env() const {

@@ -456,17 +456,6 @@ class FaultTest : public E2eTest {
 
   // --- PED and connection helpers ----------------------------------------------
 
-  bool ped_attached(bool want) {
-    const Ran shown = run(
-        kPedserver, {"-mode", "show", "-format", "json", "-admin", std::to_string(server_admin_)},
-        dir_.path(), server_env());
-    if (shown.exit_code != 0) {
-      return false;
-    }
-    const auto status = nlohmann::json::parse(shown.out, nullptr, false);
-    return status.is_object() && status["ped"]["connected"] == want;
-  }
-
   // A new pedsim process (the custodian with a new script); the old one is
   // stopped (or was killed). pedserver re-attaches to it.
   void fresh_ped(const std::string& custodian) {
@@ -512,6 +501,25 @@ class FaultTest : public E2eTest {
       ADD_FAILURE() << "ped connect did not recover: " << ran.out << ran.err;
     }
     return ok;
+  }
+
+  // After a fault: ped connect through `port` and an SO login work again;
+  // counted as recovered (or not) and accounted like any login.
+  void connect_and_login_again(HsmHost& h, std::uint16_t port, const std::string& what) {
+    if (!reconnect(h, port)) {
+      not_recovered("ped connect failed");
+      return;
+    }
+    const std::string before = role_fingerprint(h);
+    const Ran retry = cmd(h, "role login -name so");
+    account(retry, logged_in(h, "HSM SO"), before, role_fingerprint(h), what + " (retry)");
+    EXPECT_EQ(retry.exit_code, 0) << what << ": " << retry.out;
+    if (retry.exit_code == 0) {
+      recovered();
+      EXPECT_EQ(cmd(h, "role logout").exit_code, 0);
+    } else {
+      not_recovered(retry.out);
+    }
   }
 
   // hsmsim run again on the same state directory (after kill -9).

@@ -71,20 +71,7 @@ class NetworkFaultTest : public FaultTest {
     proxy_->set_delay(0ms);
     proxy_->reset();
     fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum());
-    if (!reconnect(h, proxy_->port())) {
-      not_recovered("ped connect failed");
-      return;
-    }
-    const std::string before = role_fingerprint(h);
-    const Ran retry = cmd(h, "role login -name so");
-    account(retry, logged_in(h, "HSM SO"), before, role_fingerprint(h), what + " (retry)");
-    EXPECT_EQ(retry.exit_code, 0) << what << ": " << retry.out;
-    if (retry.exit_code == 0) {
-      recovered();
-      EXPECT_EQ(cmd(h, "role logout").exit_code, 0);
-    } else {
-      not_recovered(retry.out);
-    }
+    connect_and_login_again(h, proxy_->port(), what);
   }
 
   // Sessions pedserver ended at a deadline ("ended after N s (timeout)").

@@ -48,23 +48,6 @@ class ProcessFaultTest : public FaultTest {
     return ran;
   }
 
-  // After the fault: ped connect and an SO login work.
-  void retry_login(HsmHost& h, const std::string& what) {
-    if (!reconnect(h, server_port_)) {
-      not_recovered("ped connect failed");
-      return;
-    }
-    const std::string before = role_fingerprint(h);
-    const Ran retry = cmd(h, "role login -name so");
-    account(retry, logged_in(h, "HSM SO"), before, role_fingerprint(h), what + " (retry)");
-    EXPECT_EQ(retry.exit_code, 0) << what << ": " << retry.out;
-    if (retry.exit_code == 0) {
-      recovered();
-      EXPECT_EQ(cmd(h, "role logout").exit_code, 0);
-    } else {
-      not_recovered(retry.out);
-    }
-  }
 
   // How long a clean SO login takes here: the kill moments are drawn from it.
   std::chrono::milliseconds login_duration(HsmHost& h) {
@@ -102,7 +85,7 @@ TEST_F(ProcessFaultTest, KillPedserverAtRandomMomentsOfALogin) {
     // The custodian's script may be mid-login: start the PED over, then pedserver.
     fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum());
     start_pedserver();
-    retry_login(h, what);
+    connect_and_login_again(h, server_port_, what);
   }
 }
 
@@ -122,7 +105,7 @@ TEST_F(ProcessFaultTest, KillPedclientAtRandomMomentsOfALogin) {
     start_pedclient(h);
     // pedserver sees its HSM go away and serves the next one.
     fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum());
-    retry_login(h, what);
+    connect_and_login_again(h, server_port_, what);
   }
 }
 
@@ -139,7 +122,7 @@ TEST_F(ProcessFaultTest, KillPedsimMidLogin) {
     login_killed(
         h, at, [&] { ::kill(pedsim_->pid(), SIGKILL); }, what);
     fresh_ped(script::orange_login("blank1", kOrangePin) + script::blue_quorum());
-    retry_login(h, what);
+    connect_and_login_again(h, server_port_, what);
   }
 }
 

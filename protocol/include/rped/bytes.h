@@ -1,5 +1,5 @@
-// Byte-string helpers shared by tests, tools and the protocol: hex coding and
-// fixed-width big-endian integers.
+// Byte-string helpers shared by tests, tools and the protocol: hex coding,
+// fixed-width big-endian integers, and printable ASCII.
 //
 // Thread-safety: pure functions.
 #pragma once
@@ -27,5 +27,13 @@ Result<Bytes> from_hex(std::string_view hex);
 // FixedInfo and counters are fixed-length big-endian bit strings).
 void append_u32_be(Bytes& out, std::uint32_t v);
 void append_u64_be(Bytes& out, std::uint64_t v);
+
+// Printable ASCII (0x20-0x7E): text a peer sends that reaches a PED's LCD, an
+// audit record or a log line must be this, so it cannot forge lines or
+// control the terminal.
+constexpr bool is_printable_ascii(char c) noexcept { return c >= 0x20 && c <= 0x7E; }
+bool is_printable_ascii(std::string_view text) noexcept;
+// `text` with every other character replaced by '?' (for our own text).
+std::string to_printable_ascii(std::string text);
 
 }  // namespace rped
